@@ -1,0 +1,8 @@
+"""WSGI entry point (a WSGI server can serve HTTP beside Daphne in production)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+application = get_wsgi_application()

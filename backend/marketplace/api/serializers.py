@@ -1,0 +1,350 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import SELF_REGISTERING_ROLES, Consent, ConsentPurpose, User
+from marketplace.api.fields import (
+    AvailabilityField,
+    language_field,
+    sector_field,
+    skill_field,
+    stage_field,
+    town_field,
+)
+from marketplace.models import (
+    AgeBand,
+    CompanyProfile,
+    EntrepreneurProfile,
+    Format,
+    Gender,
+    Language,
+    MentorProfile,
+    Neighbourhood,
+    Offer,
+    Project,
+    ProjectStage,
+    Request,
+    RequestKind,
+    Sector,
+    Skill,
+    Territory,
+    Town,
+)
+from marketplace.services import MAX_NEEDS, MAX_SKILLS
+
+# --- Reference data -------------------------------------------------------------------------------
+
+
+class LabelledSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True)
+    label_fr = serializers.CharField(read_only=True)
+    label_en = serializers.CharField(read_only=True)
+
+
+class SkillSerializer(LabelledSerializer):
+    group = serializers.CharField(source="group.code", read_only=True)
+    group_label_fr = serializers.CharField(source="group.label_fr", read_only=True)
+    group_label_en = serializers.CharField(source="group.label_en", read_only=True)
+
+
+class StageSerializer(LabelledSerializer):
+    position = serializers.IntegerField(read_only=True)
+
+
+class TerritorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Territory
+        fields = ["id", "code", "name"]
+
+
+class NeighbourhoodSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Neighbourhood
+        fields = ["id", "name", "qpv_code"]
+
+
+class TownSerializer(serializers.ModelSerializer):
+    territory = serializers.CharField(source="territory.code", read_only=True)
+    neighbourhoods = NeighbourhoodSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Town
+        fields = ["insee_code", "name", "territory", "latitude", "longitude", "neighbourhoods"]
+
+
+REFERENCE_SERIALIZERS: dict[str, type[serializers.BaseSerializer]] = {
+    "territories": TerritorySerializer,
+    "towns": TownSerializer,
+    "skills": SkillSerializer,
+    "sectors": LabelledSerializer,
+    "languages": LabelledSerializer,
+    "stages": StageSerializer,
+}
+
+# --- Accounts -------------------------------------------------------------------------------------
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    display_name = serializers.CharField(max_length=80)
+    role = serializers.ChoiceField(choices=[(r.value, r.label) for r in SELF_REGISTERING_ROLES])
+
+
+class LoginSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, max_length=128)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(write_only=True, max_length=128)
+    new_password = serializers.CharField(write_only=True, max_length=128)
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+    new_password = serializers.CharField(write_only=True, max_length=128)
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "display_name", "role", "phone", "preferred_language", "date_joined"]
+        read_only_fields = ["id", "email", "role", "date_joined"]
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(read_only=True)
+
+
+class ConsentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Consent
+        fields = ["id", "purpose", "granted_at", "withdrawn_at"]
+        read_only_fields = ["id", "granted_at", "withdrawn_at"]
+
+
+class ConsentPurposeSerializer(serializers.Serializer):
+    purpose = serializers.ChoiceField(choices=ConsentPurpose.choices)
+
+
+# --- Needs and skills -----------------------------------------------------------------------------
+
+
+class NeedSerializer(serializers.Serializer):
+    skill = skill_field()
+    importance = serializers.IntegerField(min_value=1, max_value=3)
+
+
+class SkillLevelSerializer(serializers.Serializer):
+    skill = skill_field()
+    level = serializers.IntegerField(min_value=1, max_value=3)
+
+
+def _needs_field(required: bool = True) -> NeedSerializer:
+    return NeedSerializer(many=True, required=required, max_length=MAX_NEEDS)
+
+
+def _skills_field() -> SkillLevelSerializer:
+    return SkillLevelSerializer(many=True, min_length=1, max_length=MAX_SKILLS)
+
+
+class NeedReadSerializer(serializers.Serializer):
+    skill = serializers.CharField(source="skill.code")
+    importance = serializers.IntegerField()
+
+
+class SkillLevelReadSerializer(serializers.Serializer):
+    skill = serializers.CharField(source="skill.code")
+    level = serializers.IntegerField()
+
+
+def _codes(field: str) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(source=field, slug_field="code", many=True, read_only=True)
+
+
+# --- Profiles -------------------------------------------------------------------------------------
+
+
+class EntrepreneurProfileSerializer(serializers.ModelSerializer):
+    display_name = serializers.CharField(source="user.display_name", read_only=True)
+    town = town_field()
+    neighbourhood = serializers.PrimaryKeyRelatedField(
+        queryset=Neighbourhood.objects.all(), allow_null=True, required=False
+    )
+    languages = language_field(allow_empty=False)
+    preferred_format = serializers.ChoiceField(choices=Format.choices, default=Format.EITHER)
+    availability = AvailabilityField(required=False)
+    age_band = serializers.ChoiceField(choices=AgeBand.choices, required=False, allow_blank=True)
+    gender = serializers.ChoiceField(choices=Gender.choices, required=False, allow_blank=True)
+    qpv_resident = serializers.BooleanField(required=False, allow_null=True)
+    job_seeker = serializers.BooleanField(required=False, allow_null=True)
+
+    class Meta:
+        model = EntrepreneurProfile
+        fields = [
+            "id", "user", "display_name", "town", "neighbourhood", "languages", "preferred_format",
+            "availability", "age_band", "gender", "qpv_resident", "job_seeker",
+        ]
+        read_only_fields = ["id", "user"]
+
+
+class MentorProfileSerializer(serializers.ModelSerializer):
+    display_name = serializers.CharField(source="user.display_name", read_only=True)
+    town = town_field()
+    reachable_towns = town_field(many=True, required=False)
+    languages = language_field(allow_empty=False)
+    sectors = serializers.SlugRelatedField(
+        slug_field="code", queryset=Sector.objects.all(), many=True, required=False
+    )
+    skills = _skills_field()
+    format = serializers.ChoiceField(choices=Format.choices, default=Format.EITHER)
+    availability = AvailabilityField(required=False)
+    capacity = serializers.IntegerField(min_value=0, max_value=10, default=1)
+    bio = serializers.CharField(max_length=4000, allow_blank=True, required=False, default="")
+    employer = serializers.PrimaryKeyRelatedField(
+        queryset=CompanyProfile.objects.all(), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = MentorProfile
+        fields = [
+            "id", "user", "display_name", "bio", "town", "reachable_towns", "format", "languages",
+            "sectors", "skills", "availability", "capacity", "paused", "employer",
+        ]
+        read_only_fields = ["id", "user"]
+
+    def to_representation(self, instance: MentorProfile) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["skills"] = SkillLevelReadSerializer(instance.skills.all(), many=True).data
+        return data
+
+
+class CompanyProfileSerializer(serializers.ModelSerializer):
+    town = town_field()
+    siret = serializers.CharField(min_length=14, max_length=14)
+    description = serializers.CharField(max_length=4000, allow_blank=True, required=False, default="")
+
+    class Meta:
+        model = CompanyProfile
+        fields = [
+            "id", "user", "name", "siret", "description", "contact_name", "contact_email",
+            "contact_phone", "town",
+        ]
+        read_only_fields = ["id", "user"]
+        # SIRET uniqueness is checked by the service with a clear message.
+        validators: list[Any] = []
+
+    def validate_siret(self, value: str) -> str:
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        from marketplace.validators import validate_siret
+
+        try:
+            validate_siret(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
+
+
+# --- Projects and requests ------------------------------------------------------------------------
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    sector = sector_field(allow_null=True, required=False)
+    stage = stage_field()
+    needs = _needs_field()
+    description = serializers.CharField(max_length=4000, allow_blank=True, required=False, default="")
+
+    class Meta:
+        model = Project
+        fields = ["id", "owner", "title", "description", "sector", "stage", "needs", "created_at", "updated_at"]
+        read_only_fields = ["id", "owner", "created_at", "updated_at"]
+
+    def to_representation(self, instance: Project) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["needs"] = NeedReadSerializer(instance.needs.all(), many=True).data
+        return data
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_id")
+    project_title = serializers.CharField(source="project.title", read_only=True)
+    territory = serializers.CharField(source="territory.code", read_only=True)
+    kind = serializers.ChoiceField(choices=RequestKind.choices, default=RequestKind.EITHER)
+    format = serializers.ChoiceField(choices=Format.choices, required=False)
+    languages = language_field(required=False, allow_empty=False)
+    needs = _needs_field(required=False)
+    notes = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+
+    class Meta:
+        model = Request
+        fields = [
+            "id", "project", "project_title", "entrepreneur", "territory", "kind", "format", "languages",
+            "needs", "notes", "status", "created_at", "status_changed_at",
+        ]
+        read_only_fields = ["id", "entrepreneur", "status", "created_at", "status_changed_at"]
+
+    def to_representation(self, instance: Request) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["needs"] = NeedReadSerializer(instance.needs.all(), many=True).data
+        return data
+
+
+class WithdrawSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+
+
+# --- Offers ---------------------------------------------------------------------------------------
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    company_name = serializers.CharField(source="company.name", read_only=True)
+    town = town_field(required=False)
+    reachable_towns = town_field(many=True, required=False)
+    languages = language_field(allow_empty=False)
+    sectors = serializers.SlugRelatedField(
+        slug_field="code", queryset=Sector.objects.all(), many=True, required=False
+    )
+    accepted_stages = serializers.SlugRelatedField(
+        slug_field="code", queryset=ProjectStage.objects.all(), many=True, allow_empty=False
+    )
+    skills = _skills_field()
+    format = serializers.ChoiceField(choices=Format.choices, default=Format.EITHER)
+    availability = AvailabilityField(required=False)
+    capacity = serializers.IntegerField(min_value=1, max_value=500)
+    hours_budget = serializers.IntegerField(min_value=1, max_value=100_000)
+    description = serializers.CharField(max_length=4000, allow_blank=True, required=False, default="")
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id", "company", "company_name", "title", "description", "format", "town", "reachable_towns",
+            "languages", "sectors", "skills", "availability", "capacity", "hours_budget",
+            "accepted_stages", "starts_on", "ends_on", "active", "created_at",
+        ]
+        read_only_fields = ["id", "company", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("starts_on") and attrs.get("ends_on") and attrs["ends_on"] < attrs["starts_on"]:
+            raise serializers.ValidationError({"ends_on": "La fin doit suivre le début."})
+        return attrs
+
+    def to_representation(self, instance: Offer) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["skills"] = SkillLevelReadSerializer(instance.skills.all(), many=True).data
+        return data
+
+
+__all__ = [
+    "Language", "Skill", "ConsentPurposeSerializer", "ConsentSerializer", "OfferSerializer",
+    "RequestSerializer", "ProjectSerializer", "MentorProfileSerializer", "CompanyProfileSerializer",
+    "EntrepreneurProfileSerializer", "UserSerializer", "RegisterSerializer", "LoginSerializer",
+]
