@@ -200,8 +200,8 @@ class Requests:
             raise ValueError("Requests.waiting_days: must be >= 0")
         if n and self.town.min() < 0:
             raise ValueError("Requests.town: town index must be >= 0")
-        if n and self.sector.min() < -1:
-            raise ValueError("Requests.sector: -1 (unknown) or a sector index")
+        if n and (self.sector.min() < -1 or self.sector.max() > 63):
+            raise ValueError("Requests.sector: -1 (unknown) or a sector index 0..63")
         assert self.pref_ptr is not None and self.pref_provider_id is not None
         _check_csr(self.pref_ptr, n, self.pref_provider_id.shape[0], "Requests.pref_ptr")
 
