@@ -52,6 +52,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 class EntrepreneurProfileFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = m.EntrepreneurProfile
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(UserFactory, role=Role.ENTREPRENEUR)
     town = factory.LazyFunction(lambda: town("33249"))
@@ -65,6 +66,7 @@ class EntrepreneurProfileFactory(factory.django.DjangoModelFactory):
 class MentorProfileFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = m.MentorProfile
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(UserFactory, role=Role.MENTOR)
     town = factory.LazyFunction(lambda: town("33119"))
@@ -105,6 +107,7 @@ def luhn_complete(prefix13: str) -> str:
 class ProjectFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = m.Project
+        skip_postgeneration_save = True
 
     owner = factory.SubFactory(UserFactory, role=Role.ENTREPRENEUR)
     title = factory.Sequence(lambda n: f"Projet {n}")
@@ -120,6 +123,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
 class OfferFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = m.Offer
+        skip_postgeneration_save = True
 
     company = factory.SubFactory(CompanyProfileFactory)
     title = factory.Sequence(lambda n: f"Offre {n}")
