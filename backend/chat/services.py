@@ -1,0 +1,399 @@
+"""Writes of the chat: open and close conversations with their match, send, read, report,
+remove a member, presence of open sockets.
+
+Contract with the cycles app: ``conversation_open_for_match`` is called inside the transaction
+that makes a match active, ``conversation_close_for_match`` inside the one that ends it. Every
+broadcast and e-mail is sent after the commit, never inside the transaction."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Role, User
+from audit.services import audit_record
+from chat.conf import chat_setting
+from chat.events import broadcast_on_commit, message_payload
+from chat.models import (
+    CLIENT_ID_MAX_CHARS,
+    ChatSocket,
+    Conversation,
+    ConversationMember,
+    Message,
+    MessageReport,
+)
+from marketplace.selectors import user_can_coordinate
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,%d}$" % CLIENT_ID_MAX_CHARS)
+REPORT_REASON_MAX_CHARS = 1000
+
+
+class ConversationClosed(Exception):
+    """The conversation is read-only (its match ended)."""
+
+    message = _("Cette conversation est terminée : elle ne peut plus recevoir de messages.")
+
+
+class RateLimited(Exception):
+    """Too many messages; ``retry_after`` is in whole seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    message = _("Vous envoyez trop de messages. Réessayez dans quelques secondes.")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    created: bool  # False when the client id had already been used: the first row is returned
+
+
+# --- Conversations and members ------------------------------------------------------------------
+
+
+def conversation_open_for_match(*, match: Any) -> Conversation:
+    """Open the match's conversation with its two members; idempotent. Called inside the
+    transaction that makes ``match`` active (so both commit or neither does)."""
+    with transaction.atomic():
+        conversation = Conversation.objects.filter(match=match).first()
+        if conversation is None:
+            try:
+                # Savepoint: a concurrent opener may win the one-to-one; then we read its row.
+                with transaction.atomic():
+                    conversation = Conversation.objects.create(match=match, territory_id=match.territory_id)
+            except IntegrityError:
+                conversation = Conversation.objects.get(match=match)
+        for user_id in {match.entrepreneur_id, match.provider_user_id}:
+            ConversationMember.objects.get_or_create(conversation=conversation, user_id=user_id)
+        return conversation
+
+
+def conversation_close_for_match(*, match: Any) -> None:
+    """Make the match's conversation read-only; after commit, every open socket of it is closed
+    with the "conversation ended" code. Called inside the transaction that ends ``match``;
+    a match that never had a conversation (declined, expired) is a no-op."""
+    with transaction.atomic():
+        # Lock: a send that already holds the row finishes first and its message stays; a send
+        # that comes after sees the conversation closed.
+        conversation = Conversation.objects.select_for_update().filter(match=match).first()
+        if conversation is None or conversation.closed_at is not None:
+            return
+        conversation.closed_at = timezone.now()
+        conversation.save(update_fields=["closed_at"])
+        broadcast_on_commit(conversation.pk, {"type": "chat.closed"})
+
+
+def conversation_member_remove(*, conversation: Conversation, user: User, actor: Any = None) -> None:
+    """Remove ``user`` from ``conversation`` (moderation, GDPR erasure): they lose access at once
+    and, after commit, their open sockets on it are closed with the "not a member" code."""
+    with transaction.atomic():
+        updated = ConversationMember.objects.filter(
+            conversation=conversation, user=user, removed_at__isnull=True
+        ).update(removed_at=timezone.now())
+        ChatSocket.objects.filter(conversation=conversation, user=user).delete()
+        if updated:
+            audit_record(
+                actor=actor, action="chat.member.remove", target=conversation,
+                territory_id=conversation.territory_id, data={"user_id": user.pk},
+            )
+            broadcast_on_commit(conversation.pk, {"type": "chat.member_removed", "user_id": user.pk})
+
+
+def chat_user_erase(*, user: User, redact_bodies: bool = True) -> int:
+    """GDPR erasure of ``user``'s chat data: removed from every conversation (sockets closed),
+    their messages anonymised (sender cleared) and, by default, their text replaced by nothing.
+    Returns the number of messages anonymised. Call before deleting or anonymising the account."""
+    with transaction.atomic():
+        for membership in ConversationMember.objects.filter(user=user, removed_at__isnull=True).select_related(
+            "conversation"
+        ):
+            conversation_member_remove(conversation=membership.conversation, user=user, actor=None)
+        changes: dict[str, Any] = {"sender": None}
+        if redact_bodies:
+            changes.update(body="", redacted_at=timezone.now())
+        count = Message.objects.filter(sender=user).update(**changes)
+        MessageReport.objects.filter(reporter=user).update(reporter=None)
+        return count
+
+
+def chat_user_export(*, user: User) -> dict[str, Any]:
+    """GDPR access and portability: the user's conversations and the messages they sent."""
+    memberships = ConversationMember.objects.filter(user=user).select_related("conversation")
+    return {
+        "conversations": [
+            {
+                "conversation_id": m.conversation_id,
+                "match_id": m.conversation.match_id,
+                "joined_at": m.joined_at.isoformat(),
+                "removed_at": m.removed_at.isoformat() if m.removed_at else None,
+                "last_read_seq": m.last_read_seq,
+            }
+            for m in memberships
+        ],
+        "messages_sent": [
+            {"conversation_id": m.conversation_id, "seq": m.seq, "body": m.body, "created_at": m.created_at.isoformat()}
+            for m in Message.objects.filter(sender=user).order_by("conversation_id", "seq")
+        ],
+        "reports_filed": [
+            {"message_id": r.message_id, "reason": r.reason, "created_at": r.created_at.isoformat()}
+            for r in MessageReport.objects.filter(reporter=user)
+        ],
+    }
+
+
+# --- Messages -------------------------------------------------------------------------------------
+
+
+def _clean_client_id(client_id: Any) -> str:
+    if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
+        raise ValidationError(
+            {"client_id": _("Identifiant client requis : 1 à 64 caractères parmi A-Z a-z 0-9 . _ : -")}
+        )
+    return client_id
+
+
+def _clean_body(body: Any) -> str:
+    if not isinstance(body, str):
+        raise ValidationError({"body": _("Le message doit être du texte.")})
+    if not body.strip():
+        raise ValidationError({"body": _("Le message est vide.")})
+    limit = chat_setting("CHAT_MESSAGE_MAX_CHARS")
+    if len(body) > limit:
+        raise ValidationError({"body": _("Le message dépasse %(limit)s caractères.") % {"limit": limit}})
+    if "\x00" in body:
+        # PostgreSQL cannot store NUL; refusing here keeps it a clear 400 instead of a 500.
+        raise ValidationError({"body": _("Le message contient un caractère interdit.")})
+    return body
+
+
+def rate_limit_check(*, user_id: int) -> None:
+    """Count one new message for ``user_id`` in a fixed window shared by every process (the cache
+    is Redis in production); raise ``RateLimited`` past the limit. Fails open if the cache is down:
+    losing the limit for a moment is better than refusing every message."""
+    limit = chat_setting("CHAT_RATE_LIMIT_MESSAGES")
+    window = chat_setting("CHAT_RATE_LIMIT_WINDOW_SECONDS")
+    now = time.time()
+    index = int(now // window)
+    key = f"chat:rate:{user_id}:{index}"
+    try:
+        cache.add(key, 0, timeout=window + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window + 1)
+            count = 1
+    except Exception:  # noqa: BLE001
+        logger.warning("chat rate limit unavailable (cache error); allowing", exc_info=True)
+        return
+    if count > limit:
+        raise RateLimited(max(1, math.ceil((index + 1) * window - now)))
+
+
+def message_send(*, user: User, conversation: Conversation, client_id: Any, body: Any) -> SendResult:
+    """Store a message and ring the conversation after commit. Called with a conversation
+    fetched through ``conversation_get_for_user``. A resend with the same ``client_id`` returns
+    the first row (``created=False``) and writes nothing. Raises ``ValidationError`` (by field),
+    ``ConversationClosed``, ``RateLimited``, or ``PermissionDenied`` if the sender was removed."""
+    client_id = _clean_client_id(client_id)
+    body = _clean_body(body)
+    existing = Message.objects.filter(conversation=conversation, sender=user, client_id=client_id).first()
+    if existing is not None:
+        return SendResult(existing, False)
+    rate_limit_check(user_id=user.pk)
+    with transaction.atomic():
+        # Lock the conversation row: concurrent sends number their messages one after the other
+        # (no two with the same seq, no gap), and a close cannot slip between check and insert.
+        locked = Conversation.objects.select_for_update().only("pk", "closed_at", "last_seq").get(pk=conversation.pk)
+        if locked.closed_at is not None:
+            raise ConversationClosed()
+        if not ConversationMember.objects.filter(
+            conversation_id=locked.pk, user=user, removed_at__isnull=True
+        ).exists():
+            raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
+        # A resend racing its original: the original committed while we waited for the lock.
+        existing = Message.objects.filter(conversation_id=locked.pk, sender=user, client_id=client_id).first()
+        if existing is not None:
+            return SendResult(existing, False)
+        now = timezone.now()
+        message = Message.objects.create(
+            conversation_id=locked.pk, seq=locked.last_seq + 1, sender=user, client_id=client_id, body=body,
+            created_at=now,
+        )
+        Conversation.objects.filter(pk=locked.pk).update(last_seq=message.seq, last_message_at=now)
+        broadcast_on_commit(locked.pk, {"type": "chat.message", "message": message_payload(message)})
+        _notify_offline_members(conversation_id=locked.pk, sender=user, now=now)
+    conversation.last_seq = message.seq
+    conversation.last_message_at = now
+    return SendResult(message, True)
+
+
+def _notify_offline_members(*, conversation_id: int, sender: User, now: Any) -> None:
+    """Schedule an e-mail (after commit, without the text) to each other member with no live
+    socket, at most one per member and conversation per CHAT_NOTIFY_EVERY_SECONDS."""
+    fresh = now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS"))
+    quiet_since = now - timedelta(seconds=chat_setting("CHAT_NOTIFY_EVERY_SECONDS"))
+    live_socket = ChatSocket.objects.filter(
+        conversation_id=conversation_id, user_id=OuterRef("user_id"), seen_at__gte=fresh
+    )
+    candidates = list(
+        ConversationMember.objects.filter(conversation_id=conversation_id, removed_at__isnull=True)
+        .exclude(user=sender)
+        .filter(Q(last_notified_at__isnull=True) | Q(last_notified_at__lt=quiet_since))
+        .exclude(Exists(live_socket))
+        .values_list("pk", "user_id")
+    )
+    for member_pk, user_id in candidates:
+        # Conditional update: of two concurrent sends, only one claims the e-mail.
+        claimed = ConversationMember.objects.filter(pk=member_pk).filter(
+            Q(last_notified_at__isnull=True) | Q(last_notified_at__lt=quiet_since)
+        ).update(last_notified_at=now)
+        if claimed:
+            sender_name = sender.display_name
+            transaction.on_commit(
+                lambda uid=user_id: _send_notification(user_id=uid, conversation_id=conversation_id, sender_name=sender_name),
+                robust=True,
+            )
+
+
+def _send_notification(*, user_id: int, conversation_id: int, sender_name: str) -> None:
+    recipient = User.objects.filter(pk=user_id, is_active=True).first()
+    if recipient is None or not recipient.email:
+        return
+    link = f"{settings.SITE_URL.rstrip('/')}/conversations/{conversation_id}/"
+    with translation.override(recipient.preferred_language or "fr"):
+        subject = gettext("Nouveau message de %(name)s") % {"name": sender_name}
+        text = gettext(
+            "Bonjour,\n\n%(name)s vous a écrit sur Social LAB. Pour lire le message et répondre :\n%(link)s\n\n"
+            "Vous recevez au plus un e-mail par conversation tous les quarts d'heure."
+        ) % {"name": sender_name, "link": link}
+    try:
+        send_mail(subject, text, None, [recipient.email])
+    except Exception:  # noqa: BLE001 - the message is stored; a failed e-mail must not undo it
+        logger.warning("chat notification e-mail to user %s failed", user_id, exc_info=True)
+
+
+def conversation_mark_read(*, user: User, conversation: Conversation, up_to_seq: Any) -> int:
+    """Move the member's read position forward to ``up_to_seq`` (never backward, never past the
+    last message) and tell the other sockets after commit. Returns the new position."""
+    if isinstance(up_to_seq, bool) or not isinstance(up_to_seq, int) or up_to_seq < 0:
+        raise ValidationError({"up_to_seq": _("Un numéro de message (entier positif) est attendu.")})
+    with transaction.atomic():
+        member = (
+            ConversationMember.objects.select_for_update()
+            .filter(conversation=conversation, user=user, removed_at__isnull=True)
+            .first()
+        )
+        if member is None:
+            raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
+        last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
+        target = min(up_to_seq, last_seq)
+        if target > member.last_read_seq:
+            member.last_read_seq = target
+            member.save(update_fields=["last_read_seq"])
+            broadcast_on_commit(
+                conversation.pk, {"type": "chat.read", "user_id": user.pk, "up_to_seq": target}
+            )
+        return member.last_read_seq
+
+
+# --- Reports --------------------------------------------------------------------------------------
+
+
+def message_report(*, user: User, message: Message, reason: Any) -> tuple[MessageReport, bool]:
+    """Report ``message`` to the coordinators of its territory. Called with a message fetched
+    through ``message_get_for_user``. One report per message and reporter: a second returns the
+    first (``created=False``). The audit log records the report, never the message text."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError({"reason": _("Indiquez la raison du signalement.")})
+    if len(reason) > REPORT_REASON_MAX_CHARS or "\x00" in reason:
+        raise ValidationError({"reason": _("La raison doit faire au plus 1000 caractères, en texte simple.")})
+    if message.sender_id == user.pk:
+        raise ValidationError({"message": _("Vous ne pouvez pas signaler votre propre message.")})
+    with transaction.atomic():
+        existing = MessageReport.objects.filter(message=message, reporter=user).first()
+        if existing is not None:
+            return existing, False
+        try:
+            with transaction.atomic():
+                report = MessageReport.objects.create(message=message, reporter=user, reason=reason.strip())
+        except IntegrityError:  # the same report sent twice at once
+            return MessageReport.objects.get(message=message, reporter=user), False
+        audit_record(
+            actor=user, action="chat.message.report", target=report,
+            territory_id=message.conversation.territory_id, data={"message_id": message.pk},
+        )
+        return report, True
+
+
+def report_resolve(*, user: User, report: MessageReport, note: Any = "") -> MessageReport:
+    """Close a report. Only a coordinator of the conversation's territory (or an administrator);
+    called with a report fetched through ``report_get_for_user``."""
+    territory_id = report.message.conversation.territory_id
+    if user.role not in (Role.COORDINATOR, Role.ADMINISTRATOR) and not user.is_superuser:
+        raise PermissionDenied(gettext("Seule la coordination traite les signalements."))
+    if not user_can_coordinate(user, territory_id):
+        raise PermissionDenied(gettext("Ce signalement n'est pas dans votre territoire."))
+    if not isinstance(note, str) or len(note) > REPORT_REASON_MAX_CHARS or "\x00" in note:
+        raise ValidationError({"note": _("La note doit faire au plus 1000 caractères, en texte simple.")})
+    with transaction.atomic():
+        locked = MessageReport.objects.select_for_update().get(pk=report.pk)
+        if locked.resolved_at is None:
+            locked.resolved_at = timezone.now()
+            locked.resolved_by = user
+            locked.resolution_note = note
+            locked.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
+            audit_record(actor=user, action="chat.report.resolve", target=locked, territory_id=territory_id)
+        return locked
+
+
+# --- Open sockets (presence) ----------------------------------------------------------------------
+
+
+def chat_socket_open(*, channel_name: str, conversation_id: int, user_id: int) -> None:
+    now = timezone.now()
+    ChatSocket.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": now, "connected_at": now},
+    )
+
+
+def chat_socket_touch(*, channel_name: str, conversation_id: int, user_id: int) -> bool:
+    """Heartbeat of one socket: refresh its presence and return whether it may stay open (the
+    member is still in the conversation and the conversation is still open). Also sweeps the
+    conversation's stale rows, left by processes that died without running disconnect()."""
+    now = timezone.now()
+    allowed = ConversationMember.objects.filter(
+        conversation_id=conversation_id, user_id=user_id, removed_at__isnull=True,
+        conversation__closed_at__isnull=True,
+    ).exists()
+    if not allowed:
+        ChatSocket.objects.filter(channel_name=channel_name).delete()
+        return False
+    if not ChatSocket.objects.filter(channel_name=channel_name).update(seen_at=now):
+        chat_socket_open(channel_name=channel_name, conversation_id=conversation_id, user_id=user_id)
+    stale = now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS"))
+    ChatSocket.objects.filter(conversation_id=conversation_id, seen_at__lt=stale).delete()
+    return True
+
+
+def chat_socket_close(*, channel_name: str) -> None:
+    ChatSocket.objects.filter(channel_name=channel_name).delete()
