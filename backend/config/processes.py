@@ -1,0 +1,89 @@
+"""The production process commands, in one place.
+
+docker-compose.yml runs exactly these (a test compares them), the scale-out test starts its
+Daphne processes with ``web_ws_command``, and docs/operations.md describes them. Change a command
+here and the compose file must follow, or the test fails.
+
+Every command runs with the ``backend/`` directory as its working directory (the image's
+WORKDIR is /app/backend), so ``config.asgi`` and ``config.wsgi`` import without a PYTHONPATH.
+
+The production HTTP path (issue 10): under ASGI every sync Django view runs on one thread per
+process, so one Daphne process serves about 450 requests/s of a trivial DRF view on this kind of
+machine, while gunicorn with 2 sync workers serves about 3,000. HTTP therefore goes to gunicorn
+(WSGI, one process per core, ``WEB_CONCURRENCY`` workers) and only ``/ws/`` goes to Daphne; the
+reverse proxy (deploy/Caddyfile) routes between the two and terminates TLS.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+#: Ports inside the containers (and the defaults for local runs).
+HTTP_PORT = 8000
+WS_PORT = 8001
+
+
+def web_http_command(*, bind: str = "0.0.0.0", port: int = HTTP_PORT) -> list[str]:
+    """gunicorn serving every HTTP request (pages, API, static files through whitenoise).
+
+    The worker count comes from ``WEB_CONCURRENCY`` (gunicorn reads it itself; default 1), so an
+    operator sizes it per machine without touching the command. Sync workers are safe here
+    because the reverse proxy buffers request bodies of slow clients. No access log: the
+    request-id middleware writes one JSON line per request, without query strings or bodies.
+    """
+    return [
+        "gunicorn",
+        "--bind", f"{bind}:{port}",
+        "--worker-class", "sync",
+        "--timeout", "30",
+        "--graceful-timeout", "25",
+        "--error-logfile", "-",
+        "config.wsgi:application",
+    ]
+
+
+def web_ws_command(*, bind: str = "0.0.0.0", port: int = WS_PORT) -> list[str]:
+    """Daphne serving WebSockets (``/ws/``); it can serve HTTP too, but slowly (see above).
+
+    ``--proxy-headers`` takes the client address from the proxy's X-Forwarded-For.
+    """
+    return [
+        "daphne",
+        "--bind", bind,
+        "--port", str(port),
+        "--proxy-headers",
+        "config.asgi:application",
+    ]
+
+
+#: The background worker that solves matching cycles (django-tasks-db).
+WORKER_COMMAND = ["python", "manage.py", "db_worker", "--queue-name", "*"]
+
+#: One-shot step run before the web and worker processes start.
+MIGRATE_COMMAND = ["python", "manage.py", "migrate", "--noinput"]
+
+WEB_HTTP_COMMAND = web_http_command()
+WEB_WS_COMMAND = web_ws_command()
+
+#: Docker health checks: ``python -m config.health`` probes a URL or the database.
+HEALTHCHECK_WEB_HTTP = ["python", "-m", "config.health", "--url", f"http://127.0.0.1:{HTTP_PORT}/readyz"]
+HEALTHCHECK_WEB_WS = ["python", "-m", "config.health", "--url", f"http://127.0.0.1:{WS_PORT}/readyz"]
+HEALTHCHECK_WORKER = ["python", "-m", "config.health", "--database"]
+
+BACKEND_DIR = Path(__file__).resolve().parent.parent
+
+
+def local(command: list[str]) -> list[str]:
+    """The same command for a process started from this checkout (tests, benchmarks).
+
+    Resolves ``gunicorn``/``daphne``/``python`` to the ones of the running interpreter's
+    environment (the virtualenv), whether or not it is on PATH. Run it with
+    ``cwd=BACKEND_DIR``.
+    """
+    head, *rest = command
+    if head == "python":
+        return [sys.executable, *rest]
+    candidate = Path(sys.executable).parent / head
+    return [str(candidate) if os.access(candidate, os.X_OK) else head, *rest]
