@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+from typing import Any
+
+from audit.models import AuditEvent
+from drf_spectacular.utils import extend_schema_field
+from marketplace.models import Territory
+from rest_framework import serializers
+
+from cycles.models import (
+    CONFIG_RANGES,
+    Cycle,
+    DeclineReason,
+    Match,
+    MatchStatus,
+    Proposal,
+    RejectReason,
+    UnmatchedRequest,
+)
+
+INTEGER_CONFIG = ("candidates_per_request", "response_days")
+
+
+def config_fields(required: bool = False) -> dict[str, serializers.Field]:
+    out: dict[str, serializers.Field] = {}
+    for name, (lo, hi) in CONFIG_RANGES.items():
+        cls = serializers.IntegerField if name in INTEGER_CONFIG else serializers.FloatField
+        out[name] = cls(min_value=lo, max_value=hi, required=required)
+    return out
+
+
+class CycleSerializer(serializers.ModelSerializer):
+    territory = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Cycle
+        fields = [
+            "id", "territory", "name", "opens_on", "closes_on", "status", *CONFIG_RANGES,
+            "run_stage", "run_progress", "run_heartbeat_at", "run_started_at", "run_finished_at", "run_error",
+            "run_count", "input_hash", "request_count", "provider_count", "objective", "matched_count",
+            "run_seconds", "run_timings", "created_at", "published_at", "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class CycleCreateSerializer(serializers.Serializer):
+    territory = serializers.SlugRelatedField(
+        slug_field="code", queryset=Territory.objects.all(), allow_null=True, required=False,
+        help_text="Territory code; null or absent for a national cycle (administrators only).",
+    )
+    name = serializers.CharField(max_length=120)
+    opens_on = serializers.DateField()
+    closes_on = serializers.DateField()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), **config_fields()}
+
+
+class CycleConfigSerializer(serializers.Serializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return config_fields()
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ProposalSerializer(serializers.ModelSerializer):
+    provider_kind = serializers.CharField(read_only=True)
+    provider_name = serializers.SerializerMethodField()
+    town = serializers.CharField(source="town.insee_code", read_only=True)
+    town_name = serializers.CharField(source="town.name", read_only=True)
+    breakdown = serializers.DictField(child=serializers.FloatField(), read_only=True)
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = Proposal
+        fields = [
+            "id", "cycle", "request", "provider_kind", "mentor", "offer", "provider_user", "provider_name",
+            "town", "town_name", "status", "source", "score", "breakdown", "warnings", "decided_by",
+            "decided_at", "reason_code", "reason", "match", "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_provider_name(self, obj: Proposal) -> str:
+        if obj.mentor_id:
+            return obj.mentor.user.display_name
+        return f"{obj.offer.company.name} — {obj.offer.title}"
+
+
+class ApproveSerializer(serializers.Serializer):
+    reason_code = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class RejectSerializer(serializers.Serializer):
+    reason_code = serializers.ChoiceField(choices=RejectReason.choices)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class BulkDecisionSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=500)
+    decision = serializers.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
+    reason_code = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["decision"] == "reject" and attrs["reason_code"] not in RejectReason.values:
+            raise serializers.ValidationError({"reason_code": "Indiquez un motif de rejet valide."})
+        return attrs
+
+
+class BulkFailureSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    detail = serializers.CharField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    done = serializers.ListField(child=serializers.IntegerField())
+    failed = BulkFailureSerializer(many=True)
+
+
+class AssignSerializer(serializers.Serializer):
+    request = serializers.IntegerField(min_value=1)
+    mentor = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    offer = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    force = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("mentor")) == bool(attrs.get("offer")):
+            raise serializers.ValidationError({"mentor": "Choisissez un parrain (mentor) ou une offre (offer)."})
+        return attrs
+
+
+class AssignResultSerializer(serializers.Serializer):
+    proposal = ProposalSerializer()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class UnmatchedSerializer(serializers.ModelSerializer):
+    town = serializers.CharField(source="town.insee_code", read_only=True)
+    town_name = serializers.CharField(source="town.name", read_only=True)
+
+    class Meta:
+        model = UnmatchedRequest
+        fields = ["id", "request", "town", "town_name", "reason"]
+        read_only_fields = fields
+
+
+class MatchSerializer(serializers.ModelSerializer):
+    provider_kind = serializers.CharField(read_only=True)
+    entrepreneur_name = serializers.CharField(source="entrepreneur.display_name", read_only=True)
+    provider_name = serializers.CharField(source="provider_user.display_name", read_only=True)
+    territory = serializers.CharField(source="territory.code", read_only=True)
+    project_title = serializers.CharField(source="request.project.title", read_only=True)
+
+    class Meta:
+        model = Match
+        fields = [
+            "id", "request", "project_title", "cycle", "territory", "status", "entrepreneur", "entrepreneur_name",
+            "provider_user", "provider_name", "provider_kind", "mentor", "offer", "score", "respond_by",
+            "entrepreneur_accepted_at", "provider_accepted_at", "created_at", "activated_at", "ended_at",
+            "end_reason_code", "end_reason",
+        ]
+        read_only_fields = fields
+
+
+class DeclineSerializer(serializers.Serializer):
+    reason_code = serializers.ChoiceField(choices=DeclineReason.choices)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class EndSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[(MatchStatus.COMPLETED.value, MatchStatus.COMPLETED.label),
+                                              (MatchStatus.ENDED_EARLY.value, MatchStatus.ENDED_EARLY.label)])
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    data = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "actor", "actor_label", "action", "target_type", "target_id", "territory_id",
+                  "reason_code", "reason", "data"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField())
+    def get_data(self, obj: AuditEvent) -> dict[str, Any]:
+        return obj.data
