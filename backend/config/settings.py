@@ -172,12 +172,32 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 # --- Channels -----------------------------------------------------------------------------------
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+    # Pub/sub layer by default: it held 200 sockets and 300 msg/s per process in the chat load test
+    # where the list-based core layer did not (docs/websocket.md, benchmarks/README.md "Chat").
+    # Both deliver at most once; the chat resumes from the database. CHANNEL_LAYER=core selects
+    # the core layer (for comparison runs) with a pool large enough for a process's sockets.
+    _CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")
+    if _CHANNEL_LAYER == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "sociallab")},
+            }
         }
-    }
+    elif _CHANNEL_LAYER == "core":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [{"address": REDIS_URL, "max_connections": env_int("CHANNEL_LAYER_POOL", 1000, minimum=10)}],
+                    "prefix": env_str("CHANNEL_LAYER_PREFIX", "sociallab"),
+                    "capacity": 1000,
+                    "expiry": 30,
+                },
+            }
+        }
+    else:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER={_CHANNEL_LAYER!r} must be 'pubsub' or 'core'")
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
