@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from frontend.views import entrepreneur, provider, public
+from frontend.views import entrepreneur, matches, provider, public
 
 app_name = "frontend"
 
@@ -37,4 +37,9 @@ urlpatterns = [
     path("entreprise/offres/", provider.offers, name="offers"),
     path("entreprise/offres/nouvelle/", provider.offer_create, name="offer_create"),
     path("entreprise/offres/<int:offer_id>/", provider.offer_edit, name="offer_edit"),
+    # Both parties of a match
+    path("propositions/", matches.proposals, name="proposals"),
+    path("binomes/", matches.my_matches, name="my_matches"),
+    path("binomes/<int:match_id>/accepter/", matches.match_accept, name="match_accept"),
+    path("binomes/<int:match_id>/refuser/", matches.match_decline, name="match_decline"),
 ]
