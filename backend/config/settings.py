@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "marketplace",
     "cycles",
     "chat",
+    "followup",
     "frontend",
 ]
 
@@ -242,7 +243,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"FormatEnum": "marketplace.models.Format.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "FormatEnum": "marketplace.models.Format.choices",
+        "MeetingFormatEnum": "followup.models.MeetingFormat.choices",
+        "OutcomeStatusEnum": "followup.models.OutcomeStatus.choices",
+    },
 }
 
 # --- Security -------------------------------------------------------------------------------------

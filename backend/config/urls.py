@@ -8,6 +8,7 @@ api_patterns = [
     path("", include("marketplace.api.urls")),
     path("", include("cycles.urls")),
     path("", include("chat.urls")),
+    path("", include("followup.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
