@@ -22,8 +22,8 @@ class RequestIdMiddleware:
     """Take the caller's X-Request-ID (the proxy's or a client's) or make one, bind it to the
     logs of this request, return it in the response, and write one access line.
 
-    The access line names the matched URL route (``api/requests/<int:pk>/``), not the path, and
-    no query string: paths and queries can carry tokens.
+    The access line names the matched view (``request-detail``, or the URL pattern of an unnamed
+    one), never the path or the query string: paths and queries can carry tokens.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -48,7 +48,7 @@ class RequestIdMiddleware:
             return  # probes every few seconds would drown the real traffic
         match = getattr(request, "resolver_match", None)
         if match is not None:
-            route = match.route
+            route = match.view_name or match.route
         elif request.path.startswith(settings.STATIC_URL):
             route = "static"
         else:
