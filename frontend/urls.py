@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from frontend.views import entrepreneur, matches, provider, public
+from frontend.views import chat, entrepreneur, matches, provider, public
 
 app_name = "frontend"
 
@@ -42,4 +42,5 @@ urlpatterns = [
     path("binomes/", matches.my_matches, name="my_matches"),
     path("binomes/<int:match_id>/accepter/", matches.match_accept, name="match_accept"),
     path("binomes/<int:match_id>/refuser/", matches.match_decline, name="match_decline"),
+    path("conversations/<int:conversation_id>/", chat.conversation, name="conversation"),
 ]

@@ -57,7 +57,7 @@ def _card(match: Any, user: Any) -> dict[str, Any]:
 
 def _list(request: HttpRequest, *, pending: bool) -> HttpResponse:
     matches = cycle_selectors.match_list_for_user(request.user).select_related(
-        "proposal", "mentor__user", "offer__company", "request__project__stage"
+        "proposal", "conversation", "mentor__user", "offer__company", "request__project__stage"
     )
     matches = matches.filter(status=MatchStatus.PENDING) if pending else matches.exclude(status=MatchStatus.PENDING)
     cards = [_card(m, request.user) for m in matches]
