@@ -429,8 +429,8 @@ def proposals_from_result(cycle: Cycle, problem: Problem, result: Any) -> tuple[
     req_ids = np.asarray(result.request_ids, dtype=np.int64)
     prov_ids = np.asarray(result.provider_ids, dtype=np.int64)
     scores = np.asarray(result.scores, dtype=np.float64)
-    breakdown = np.asarray(result.breakdown, dtype=np.float64).reshape(req_ids.shape[0], -1)
     names = [str(c) for c in getattr(result, "criteria", CRITERIA_FIELDS)]
+    breakdown = np.asarray(result.breakdown, dtype=np.float64).reshape(req_ids.shape[0], len(names))
     columns = [(j, CRITERIA_FIELDS[name]) for j, name in enumerate(names) if name in CRITERIA_FIELDS]
     ri = np.searchsorted(rs.ids, req_ids)
     pj = np.searchsorted(ps.ids, prov_ids)
