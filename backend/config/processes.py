@@ -64,6 +64,27 @@ WORKER_COMMAND = ["python", "manage.py", "db_worker", "--queue-name", "*"]
 #: One-shot step run before the web and worker processes start.
 MIGRATE_COMMAND = ["python", "manage.py", "migrate", "--noinput"]
 
+#: Idempotent housekeeping, run every ``SCHEDULER_INTERVAL_SECONDS`` by the scheduler process:
+#: expire matches past their answer deadline, write due reminders to the outbox, send what the
+#: outbox still holds (the worker sends it too; claims are atomic, so running both is safe) and
+#: prune delivered e-mails after 90 days.
+PERIODIC_COMMANDS = [
+    ["python", "manage.py", "expire_matches"],
+    ["python", "manage.py", "followup_reminders"],
+    ["python", "manage.py", "send_outbox", "--prune-days", "90"],
+]
+SCHEDULER_INTERVAL_SECONDS = 3600
+
+
+def scheduler_command(*, interval: int = SCHEDULER_INTERVAL_SECONDS) -> list[str]:
+    """A shell loop: one failing job is logged and retried at the next round, never fatal.
+    ``sleep & wait`` lets the TERM trap stop it at once on ``docker compose stop``."""
+    jobs = "; ".join(" ".join(command) for command in PERIODIC_COMMANDS)
+    return ["sh", "-c", f"trap 'exit 0' TERM INT; while :; do {jobs}; sleep {interval} & wait $!; done"]
+
+
+SCHEDULER_COMMAND = scheduler_command()
+
 WEB_HTTP_COMMAND = web_http_command()
 WEB_WS_COMMAND = web_ws_command()
 
@@ -71,6 +92,7 @@ WEB_WS_COMMAND = web_ws_command()
 HEALTHCHECK_WEB_HTTP = ["python", "-m", "config.health", "--url", f"http://127.0.0.1:{HTTP_PORT}/readyz"]
 HEALTHCHECK_WEB_WS = ["python", "-m", "config.health", "--url", f"http://127.0.0.1:{WS_PORT}/readyz"]
 HEALTHCHECK_WORKER = ["python", "-m", "config.health", "--database"]
+HEALTHCHECK_SCHEDULER = HEALTHCHECK_WORKER
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 

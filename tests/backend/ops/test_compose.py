@@ -18,7 +18,7 @@ import yaml
 from config import processes
 
 REPO = Path(__file__).resolve().parents[3]
-APP_SERVICES = {"migrate", "web-http", "web-ws", "worker"}
+APP_SERVICES = {"migrate", "web-http", "web-ws", "worker", "scheduler"}
 PINNED = re.compile(r"^[a-z0-9./-]+:\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$")
 
 
@@ -32,8 +32,8 @@ def dockerfile() -> str:
     return (REPO / "Dockerfile").read_text()
 
 
-def test_the_compose_file_has_the_database_the_layer_the_web_processes_the_worker_and_the_proxy(compose):
-    assert set(compose["services"]) == {"postgres", "redis", "migrate", "web-http", "web-ws", "worker", "proxy"}
+def test_the_compose_file_has_the_database_the_layer_the_web_processes_the_workers_and_the_proxy(compose):
+    assert set(compose["services"]) == {"postgres", "redis", "migrate", "web-http", "web-ws", "worker", "scheduler", "proxy"}
 
 
 @pytest.mark.parametrize(
@@ -43,6 +43,7 @@ def test_the_compose_file_has_the_database_the_layer_the_web_processes_the_worke
         ("web-ws", processes.WEB_WS_COMMAND),
         ("worker", processes.WORKER_COMMAND),
         ("migrate", processes.MIGRATE_COMMAND),
+        ("scheduler", processes.SCHEDULER_COMMAND),
     ],
 )
 def test_each_process_runs_exactly_the_command_of_processes_py(compose, service, command):
@@ -55,6 +56,7 @@ def test_each_process_runs_exactly_the_command_of_processes_py(compose, service,
         ("web-http", processes.HEALTHCHECK_WEB_HTTP),
         ("web-ws", processes.HEALTHCHECK_WEB_WS),
         ("worker", processes.HEALTHCHECK_WORKER),
+        ("scheduler", processes.HEALTHCHECK_SCHEDULER),
     ],
 )
 def test_each_process_is_probed_by_the_health_command_of_processes_py(compose, service, probe):
@@ -169,3 +171,9 @@ def test_the_proxy_sends_websockets_to_daphne_and_the_rest_to_gunicorn(compose):
     # Slow clients must not hold a sync gunicorn worker: the proxy buffers their bodies.
     assert "request_buffers" in rest
     assert {"80:80", "443:443"} <= set(proxy["ports"])
+
+
+def test_the_scheduler_runs_every_periodic_job_of_processes_py():
+    script = processes.SCHEDULER_COMMAND[-1]
+    for job in processes.PERIODIC_COMMANDS:
+        assert " ".join(job) in script

@@ -132,3 +132,33 @@ def test_readyz_turns_unready_when_postgresql_stops_and_ready_when_it_comes_back
     for name, (status, body) in stack.wait_for(200).items():
         assert status == 200, (name, body)
     assert stack.ws.probe() == 0
+
+
+def test_the_scheduler_runs_each_housekeeping_job_then_stops_at_once_on_term(stack, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from config.processes import BACKEND_DIR, scheduler_command
+    from tests.backend.ops.private_services import wait_until
+
+    assert all(code == 200 for code, _ in stack.wait_for(200).values())  # migrated
+    env = dict(stack.env, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    log = tmp_path / "scheduler.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(scheduler_command(interval=600), cwd=BACKEND_DIR, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "sent=" in log.read_text(), timeout=60, what="one round of jobs")
+        output = log.read_text()
+        assert "match(es) expired" in output
+        assert "proposal_reminders=" in output
+        assert "Traceback" not in output, output
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0  # sleeping between rounds, it stops without delay
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
