@@ -106,7 +106,7 @@ def _features(p: Prepared, order: I64) -> tuple[npt.NDArray[np.float32], npt.NDA
         x = np.zeros((n, uniq.shape[0]), dtype=np.float32)
         x[np.arange(n), inv] = 1.0
         cols_x.append(x)
-        rows_y.append(table[uniq].astype(np.float32) if table.ndim == 2 else table)
+        rows_y.append(np.asarray(table[uniq], dtype=np.float32))
 
     kinds = np.array([0, 1, 2, 3])
     kind_tab = np.where((kinds[:, None] & q.kind[None, :].astype(np.int64)) != 0, 0.0, -BIG)
@@ -137,7 +137,7 @@ def _town_vectors(p: Prepared, town: int, fmt: int, reach_by_town: tuple[I64, I6
     w_dist = 100.0 * p.weights[2]
     t_all = np.arange(p.town_coords.shape[0], dtype=np.int64)
     prox_town = proximity(p, np.full(t_all.shape[0], town, dtype=np.int64), t_all)
-    vec = w_dist * prox_town[q.town]
+    vec: F64 = w_dist * prox_town[q.town]
     if fmt & FORMAT_IN_PERSON:
         ptr, prov = reach_by_town
         reach = q.town == town
@@ -251,10 +251,10 @@ def generate(
         run_starts = np.concatenate([[0], change]).tolist()
         run_ends = np.concatenate([change, [b1 - b0]]).tolist()
         for a, e in zip(run_starts, run_ends, strict=True):
-            key = (int(tt[a]), int(ff[a]))
-            if key != cur_key:
-                cur_vec[:m] = _town_vectors(p, key[0], key[1], reach_by_town)
-                cur_key = key
+            run_key = (int(tt[a]), int(ff[a]))
+            if run_key != cur_key:
+                cur_vec[:m] = _town_vectors(p, run_key[0], run_key[1], reach_by_town)
+                cur_key = run_key
             s[a:e] += cur_vec
         # sparse adjustments in this block
         lo_k, hi_k = b0 * m, b1 * m
@@ -276,8 +276,8 @@ def generate(
                 # many exact ties could make a row huge: keep its best 4K + 64 approximate
                 cnt = np.bincount(rows_b, minlength=b1 - b0)
                 if cnt.max() > 4 * k_row + 64:
-                    sc = s[rows_b, cols_b]
-                    keep = _top_per_group(rows_b, cols_b, sc.astype(np.float64), 4 * k_row + 64)
+                    approx = s[rows_b, cols_b].astype(np.float64)
+                    keep = _top_per_group(rows_b, cols_b, approx, 4 * k_row + 64)
                     rows_b, cols_b = rows_b[keep], cols_b[keep]
             row_hits.append((rows_b + b0) * m + cols_b)
             if k_col > 0:

@@ -32,7 +32,7 @@ F64 = npt.NDArray[np.float64]
 CRITERIA: tuple[str, ...] = ("skills", "sector", "distance", "availability", "preference")
 
 
-class UnmatchedReason(str, enum.Enum):
+class UnmatchedReason(enum.StrEnum):
     """Why a request got no proposal, from the most basic cause to the least."""
 
     NO_PROVIDER_OF_KIND = "no_provider_of_kind"
@@ -181,7 +181,7 @@ class Requests:
             sector=self.sector,
             stage=self.stage,
             kind=self.kind,
-            user_key=self.user_key,
+            user_key=self.user_key_array,
         )
         if np.unique(self.ids).shape[0] != n:
             raise ValueError("Requests.ids: ids must be unique")
@@ -208,6 +208,22 @@ class Requests:
     @property
     def n(self) -> int:
         return int(self.ids.shape[0])
+
+    @property
+    def user_key_array(self) -> I64:
+        """``user_key`` (always set after construction; -1 where unknown)."""
+        assert self.user_key is not None
+        return self.user_key
+
+    @property
+    def pref_ptr_array(self) -> I64:
+        assert self.pref_ptr is not None
+        return self.pref_ptr
+
+    @property
+    def pref_provider_id_array(self) -> I64:
+        assert self.pref_provider_id is not None
+        return self.pref_provider_id
 
 
 @dataclass(frozen=True)
@@ -277,7 +293,7 @@ class Providers:
             capacity=self.capacity,
             sectors=self.sectors,
             accepted_stages=self.accepted_stages,
-            user_key=self.user_key,
+            user_key=self.user_key_array,
         )
         if np.unique(self.ids).shape[0] != m:
             raise ValueError("Providers.ids: ids must be unique")
@@ -300,6 +316,12 @@ class Providers:
     @property
     def m(self) -> int:
         return int(self.ids.shape[0])
+
+    @property
+    def user_key_array(self) -> I64:
+        """``user_key`` (always set after construction; -1 where unknown)."""
+        assert self.user_key is not None
+        return self.user_key
 
 
 @dataclass(frozen=True)
@@ -328,7 +350,8 @@ class Weights:
     def as_array(self) -> F64:
         """Normalised weights in the order of ``CRITERIA``."""
         w = np.array([float(getattr(self, c)) for c in CRITERIA], dtype=np.float64)
-        return w / w.sum()
+        out: F64 = w / float(w.sum())
+        return out
 
 
 def _empty_pairs() -> I64:
@@ -415,5 +438,5 @@ class CycleConfig:
             requests.waiting_days.astype(np.float64) / 30.0 * self.waiting_bonus_per_30_days,
             self.waiting_bonus_cap,
         )
-        out: F64 = tier + wait
+        out: F64 = np.add(tier, wait, dtype=np.float64)
         return out

@@ -139,9 +139,8 @@ def prepare(
     pj = _index_of(providers.ids, ex[:, 1])
     ok = (ri >= 0) & (pj >= 0)
     excluded_key = np.unique(ri[ok] * m + pj[ok])
-    pref_row = np.repeat(np.arange(n, dtype=np.int64), np.diff(requests.pref_ptr))  # type: ignore[arg-type]
-    assert requests.pref_provider_id is not None
-    pp = _index_of(providers.ids, requests.pref_provider_id)
+    pref_row = np.repeat(np.arange(n, dtype=np.int64), np.diff(requests.pref_ptr_array))
+    pp = _index_of(providers.ids, requests.pref_provider_id_array)
     pref_key = np.unique(pref_row[pp >= 0] * m + pp[pp >= 0])
     lat = np.radians(coords[:, 0])
     lon = np.radians(coords[:, 1])
@@ -201,7 +200,8 @@ def constraint_codes(p: Prepared, ri: I64, pj: I64) -> npt.NDArray[np.int8]:
     t_r = r.town[ri].astype(np.int64)
     reach = (q.town[pj] == r.town[ri]) | _in_sorted(pj * p.town_coords.shape[0] + t_r, p.reach_key)
     fmt_ok = ((common & FORMAT_REMOTE) != 0) | (((common & FORMAT_IN_PERSON) != 0) & reach)
-    self_match = (r.user_key[ri] == q.user_key[pj]) & (r.user_key[ri] >= 0)  # type: ignore[index]
+    ruk, quk = r.user_key_array, q.user_key_array
+    self_match = (ruk[ri] == quk[pj]) & (ruk[ri] >= 0)
     excl = self_match | _in_sorted(ri * p.m + pj, p.excluded_key)
     code[excl] = C_EXCLUDED
     code[~fmt_ok] = C_FORMAT
@@ -244,7 +244,11 @@ def criteria(p: Prepared, ri: I64, pj: I64) -> F64:
 
 def scores_from_criteria(p: Prepared, crit: F64) -> F64:
     """Score in [0, 100], rounded to ``SCORE_DECIMALS`` (the solver works on these values)."""
-    s: F64 = np.round(np.clip(100.0 * (crit @ p.weights), 0.0, 100.0), SCORE_DECIMALS)
+    # explicit left-to-right sum: no BLAS, so the bits do not depend on the machine
+    acc = np.zeros(crit.shape[0], dtype=np.float64)
+    for c in range(crit.shape[1]):
+        acc = np.add(acc, np.multiply(crit[:, c], float(p.weights[c])))
+    s: F64 = np.round(np.clip(np.multiply(acc, 100.0), 0.0, 100.0), SCORE_DECIMALS)
     return s
 
 

@@ -23,9 +23,12 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
+import scipy.sparse as sp  # type: ignore[import-untyped,unused-ignore]
+from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped,unused-ignore]
+from scipy.sparse.csgraph import (  # type: ignore[import-untyped,unused-ignore]
+    connected_components,
+    min_weight_full_bipartite_matching,
+)
 
 from .model import F64, I64
 

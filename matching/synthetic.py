@@ -76,11 +76,12 @@ def marketplace(
         other = np.uint64(1) << rng.integers(1, 8, k).astype(np.uint64)
         has_other = rng.random(k) < 0.25
         mask = np.where(fr, np.uint64(1), np.uint64(0)) | np.where(has_other, other, np.uint64(0))
-        return np.where(mask == 0, np.uint64(1), mask).astype(np.uint64)
+        out: np.ndarray = np.where(mask == 0, np.uint64(1), mask)
+        return out.astype(np.uint64)
 
     def avail(k: int) -> np.ndarray:
         bits = rng.random((k, 14)) < rng.uniform(0.2, 0.7, (k, 1))
-        out = (bits * (1 << np.arange(14))).sum(axis=1).astype(np.uint32)
+        out: np.ndarray = (bits * (1 << np.arange(14))).sum(axis=1).astype(np.uint32)
         out[rng.random(k) < 0.05] = 0  # not stated
         return out
 
