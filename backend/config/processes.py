@@ -47,13 +47,16 @@ def web_http_command(*, bind: str = "0.0.0.0", port: int = HTTP_PORT) -> list[st
 def web_ws_command(*, bind: str = "0.0.0.0", port: int = WS_PORT) -> list[str]:
     """Daphne serving WebSockets (``/ws/``); it can serve HTTP too, but slowly (see above).
 
-    ``--proxy-headers`` takes the client address from the proxy's X-Forwarded-For.
+    ``--proxy-headers`` takes the client address from the proxy's X-Forwarded-For. Daphne's own
+    access log is off: its plain-text lines carry paths and client addresses; the application
+    logs what it needs as JSON lines (config/logging.py).
     """
     return [
         "daphne",
         "--bind", bind,
         "--port", str(port),
         "--proxy-headers",
+        "--access-log", os.devnull,
         "config.asgi:application",
     ]
 

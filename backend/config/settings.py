@@ -257,6 +257,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Rotation: the previous key(s) still verify sessions, reset links and signed data while new ones
+# are signed with SECRET_KEY (docs/operations.md). Whitespace-separated; a file via _FILE.
+SECRET_KEY_FALLBACKS = (env_str("SECRET_KEY_FALLBACKS", "") or "").split()
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -156,3 +156,33 @@ def test_the_https_redirect_can_be_left_to_the_proxy():
     facts = run_probe(production_env(SECURE_SSL_REDIRECT="0"))
     assert facts["ssl_redirect"] is False
     assert facts["api_over_http"] != 301
+
+
+_ROTATION_PROBE = textwrap.dedent(
+    """
+    import django
+    django.setup()
+    from django.core import signing
+    old = signing.dumps({"user": 7}, key=OLD_KEY)
+    assert signing.loads(old) == {"user": 7}, "signed with the previous key, still valid"
+    try:
+        signing.loads(signing.dumps({"user": 7}, key="x" * 50))
+    except signing.BadSignature:
+        print("unknown key refused")
+    """
+)
+
+
+def test_a_rotated_secret_key_still_accepts_what_the_previous_key_signed(tmp_path):
+    previous = "P" * 25 + "r3v10u5-k3y-" + "z" * 13
+    fallbacks = tmp_path / "secret_key_fallbacks"
+    fallbacks.write_text(previous + "\n")
+    env = production_env()
+    env.update(SECRET_KEY_FALLBACKS_FILE=str(fallbacks), DJANGO_SETTINGS_MODULE="config.settings",
+               PYTHONPATH=os.pathsep.join([str(REPO / "backend"), str(REPO)]))
+    result = subprocess.run(
+        [sys.executable, "-c", f"OLD_KEY = {previous!r}\n" + _ROTATION_PROBE],
+        env=env, capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unknown key refused" in result.stdout
