@@ -55,7 +55,11 @@ ENDED_STATUSES = (MatchStatus.COMPLETED, MatchStatus.ENDED_EARLY)
 
 
 def _conflict(message: Any, **extra: Any) -> Conflict:
-    return Conflict({"detail": str(message), **extra} if extra else str(message))
+    conflict = Conflict(str(message))
+    if extra:
+        # Set after construction: APIException would turn the numbers into strings.
+        conflict.detail = {"detail": conflict.detail, **extra}
+    return conflict
 
 
 def _side(actor: User, match: Match) -> str:
