@@ -296,7 +296,7 @@ def report_build(scope: ReportScope) -> Report:
         matched_requests=shown(matched),
         match_rate=rate(matched, total),
         median_waiting_days=median_wait,
-        matches_by_status={s: shown(status_counts[s]) for s in REPORTED_MATCH_STATUSES},
+        matches_by_status=shown_partition({s: status_counts[s] for s in REPORTED_MATCH_STATUSES}),
         by_town=by_town,
         by_priority_public=by_priority,
         sponsorship_hours=sponsorship,
