@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from django.test import Client
+
+from tests.conftest import skip_or_fail
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
@@ -18,3 +27,26 @@ def page_client():
         return client
 
     return make
+
+
+# --- Browser tests: one Daphne server and one Chromium for the whole session -----------------------
+
+
+@pytest.fixture(scope="session")
+def server():
+    from tests.frontend.live import live_server
+
+    if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
+        skip_or_fail(f"browser tests need Debian's Chromium at {CHROMIUM}")
+    with live_server() as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()

@@ -5,43 +5,19 @@ is photographed at phone (360 px) and desktop (1280 px) widths into test-artifac
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.frontend.live import REPO, live_server
+from tests.frontend.conftest import ARGS, CHROMIUM  # noqa: F401
+from tests.frontend.live import REPO
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 SHOTS = REPO / "test-artifacts" / "screenshots"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
 PASSWORD = "un-mot-de-passe-solide-42"
-
-
-@pytest.fixture(scope="module")
-def server():
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None and not os.access(CHROMIUM, os.X_OK):
-        skip_or_fail(f"browser tests need Debian's Chromium at {CHROMIUM}")
-    with live_server() as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Visit:

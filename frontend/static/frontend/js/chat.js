@@ -12,6 +12,7 @@ function start(root) {
   const me = Number(root.dataset.me);
   const api = root.dataset.api;
   const log = document.getElementById("chat-log");
+  const scroller = document.getElementById("chat-scroll");
   const statusLine = document.getElementById("chat-status");
   const typingLine = document.getElementById("chat-typing");
   const form = document.getElementById("chat-form");
@@ -54,8 +55,23 @@ function start(root) {
     }
     document.getElementById("chat-empty")?.remove();
     log.append(li);
-    log.scrollTop = log.scrollHeight;
+    scroller.scrollTop = scroller.scrollHeight;
     return li;
+  }
+
+  // Keep the log in sequence order: a stored message goes before any later one and before our
+  // own messages still waiting for their number (written offline, say), which stay at the end.
+  function place(li, seq) {
+    li.dataset.seq = seq;
+    for (const other of log.querySelectorAll("li.msg")) {
+      if (other === li) continue;
+      const otherSeq = other.dataset.seq ? Number(other.dataset.seq) : Infinity;
+      if (otherSeq > seq) {
+        if (other.previousElementSibling !== li) log.insertBefore(li, other);
+        return;
+      }
+    }
+    if (log.lastElementChild !== li) log.append(li);
   }
 
   function setState(li, text) {
@@ -81,7 +97,8 @@ function start(root) {
     } else {
       li = bubble(mine, msg.redacted ? "…" : msg.body, (mine ? t("me") : t("other")) + ", " + time(msg.created_at));
     }
-    li.dataset.seq = msg.seq;
+    place(li, msg.seq);
+    scroller.scrollTop = scroller.scrollHeight;
     if (mine) setState(li, msg.seq <= otherReadSeq ? t("read") : t("sent"));
     lastSeq = Math.max(lastSeq, msg.seq);
     if (!mine) { typingLine.textContent = ""; markRead(); }
@@ -196,7 +213,7 @@ function start(root) {
           if (item) {
             pending.delete(frame.client_id);
             seen.add(frame.seq);
-            item.li.dataset.seq = frame.seq;
+            place(item.li, frame.seq);
             setState(item.li, frame.seq <= otherReadSeq ? t("read") : t("sent"));
             lastSeq = Math.max(lastSeq, frame.seq);
           }
