@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from config import processes
 
 REPO = Path(__file__).resolve().parents[3]
@@ -133,7 +132,7 @@ def test_the_app_runs_in_production_mode_with_secrets_from_files(compose):
 def test_no_secret_is_written_in_the_compose_file(compose):
     sensitive = re.compile(r"(SECRET|PASSWORD|TOKEN|KEY)$")
     for name, service in compose["services"].items():
-        for key, value in (service.get("environment") or {}).items():
+        for key in service.get("environment") or {}:
             if sensitive.search(key):
                 pytest.fail(f"{name} sets {key} in the file; use {key}_FILE and a secret")
 

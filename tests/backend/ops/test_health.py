@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from config import health
 
 pytestmark = pytest.mark.django_db
