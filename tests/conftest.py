@@ -1,7 +1,10 @@
 """Shared fixtures: personas (one per role, plus outsiders of the same role) and API clients.
 
-Service availability: tests marked ``postgres``/``redis`` skip when the service is missing, unless
-``SOCIALLAB_REQUIRE_SERVICES=1`` (set by CI), which turns every such skip into a failure."""
+Service availability: tests marked ``postgres``/``redis`` (and the browser tests, without Chromium)
+skip when the service is missing, unless ``SOCIALLAB_REQUIRE_SERVICES=1`` (set by CI), which turns
+every such skip into a failure. CI's first pass, on the embedded default, deselects the
+``postgres``/``redis`` tests (``-m "not postgres and not redis"``): they run in its second pass,
+where the services are configured, so nothing is skipped in CI."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ from tests.backend.ops.private_services import (
     migrate,
 )
 
-pytestmark = pytest.mark.slow
+# Runs in the PostgreSQL+Redis pass: it migrates a private cluster of its own (about 25 s).
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
 class Stack:
@@ -74,10 +75,6 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from tests.conftest import using_postgres
-
-    if not using_postgres():
-        pytest.skip("runs in the PostgreSQL+Redis pass (DATABASE_URL=postgres://...)")
     built = Stack(tmp_path_factory.mktemp("servers"))
     yield built
     built.close()
