@@ -53,6 +53,19 @@ def _in_memory_layer_and_mail(settings):
     channel_layers.backends.clear()
 
 
+@pytest.fixture(autouse=True)
+def _short_lived_thread_connections():
+    """Consumers reach the database from worker threads; with persistent connections those threads
+    would keep sessions open on the test database and block its removal at the end of the run."""
+    from django.db import connections
+
+    settings_dict = connections["default"].settings_dict
+    previous = settings_dict["CONN_MAX_AGE"]
+    settings_dict["CONN_MAX_AGE"] = 0
+    yield
+    settings_dict["CONN_MAX_AGE"] = previous
+
+
 def session_cookie_for(user) -> bytes:
     """A real session for ``user`` (what the login view creates), as a Cookie header value."""
     from django.conf import settings

@@ -174,8 +174,7 @@ def test_a_socket_whose_disconnect_never_ran_stops_counting_after_its_ttl(
 
     services.chat_socket_open(channel_name="ghost", conversation_id=conversation.pk, user_id=mentor.pk)
     with time_machine.travel(ChatSocket.objects.get().seen_at, tick=True) as traveller:
-        traveller.shift(settings_ttl := 61)
-        assert settings_ttl > 60
+        traveller.shift(61)  # past the 60-second presence TTL, and no heartbeat came
         with django_capture_on_commit_callbacks(execute=True):
             send(entrepreneur, conversation)
     assert [m.to for m in mail.outbox] == [[mentor.email]]
@@ -196,3 +195,26 @@ def test_the_export_lists_the_users_conversations_and_sent_messages(conversation
     data = services.chat_user_export(user=entrepreneur)
     assert data["conversations"][0]["conversation_id"] == conversation.pk
     assert [m["body"] for m in data["messages_sent"]] == ["À exporter"]
+
+
+def test_the_broadcast_waits_for_the_commit_and_a_rollback_sends_nothing(
+    monkeypatch, conversation, entrepreneur, django_capture_on_commit_callbacks
+):
+    import chat.events
+
+    rung = []
+    monkeypatch.setattr(chat.events, "group_send_now", lambda cid, event: rung.append((cid, event["type"])))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        send(entrepreneur, conversation, body="après le commit")
+    assert rung == []  # nothing left while the transaction was open
+    for callback in callbacks:
+        callback()
+    assert rung == [(conversation.pk, "chat.message")]
+
+    rung.clear()
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            send(entrepreneur, conversation, body="annulé")
+            raise RuntimeError("the surrounding work fails")
+    assert rung == []
+    assert list(Message.objects.values_list("body", flat=True)) == ["après le commit"]
