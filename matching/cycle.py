@@ -156,8 +156,15 @@ def solve_cycle(
     cfg = config if config is not None else CycleConfig()
     timings: dict[str, float] = {}
 
+    last: dict[str, float] = {}
+
     def report(stage: str, frac: float) -> None:
-        if progress is not None:
+        # at most about a hundred calls per stage: the backend may write each one
+        if progress is None:
+            return
+        prev = last.get(stage)
+        if prev is None or frac >= 1.0 or frac - prev >= 0.01:
+            last[stage] = frac
             progress(stage, float(frac))
 
     t0 = time.perf_counter()
