@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounts.services import user_register
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -13,7 +14,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from accounts.services import user_register
 from frontend.access import login_required
 from frontend.forms import LoginForm, RegisterForm, apply_service_errors
 from frontend.navigation import home_url_for
