@@ -101,7 +101,7 @@ def test_hours_of_an_offer_are_hidden_from_whoever_cannot_see_the_offer(other_co
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_meetings_never_exceed_the_budget(entrepreneur, company):
     """Eight meetings of 30 minutes logged at once on a 2-hour offer: exactly four succeed."""
     from followup.services import meeting_log

@@ -211,7 +211,7 @@ def test_the_delivery_job_is_queued_durably_after_the_commit(proposal, django_ca
     assert mail.outbox == []  # the worker sends, not the request
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_nothing_is_sent_from_inside_a_transaction(entrepreneur):
     enqueue(entrepreneur)
     with pytest.raises(RuntimeError), transaction.atomic():
