@@ -195,12 +195,10 @@ def rate_limit_check(*, user_id: int) -> None:
     index = int(now // window)
     key = f"chat:rate:{user_id}:{index}"
     try:
-        cache.add(key, 0, timeout=window + 1)
         try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window + 1)
-            count = 1
+            count = cache.incr(key)  # one round trip in the common case
+        except ValueError:  # first message of the window
+            count = 1 if cache.add(key, 1, timeout=window + 1) else cache.incr(key)
     except Exception:  # noqa: BLE001
         logger.warning("chat rate limit unavailable (cache error); allowing", exc_info=True)
         return
@@ -215,24 +213,27 @@ def message_send(*, user: User, conversation: Conversation, client_id: Any, body
     ``ConversationClosed``, ``RateLimited``, or ``PermissionDenied`` if the sender was removed."""
     client_id = _clean_client_id(client_id)
     body = _clean_body(body)
-    existing = Message.objects.filter(conversation=conversation, sender=user, client_id=client_id).first()
-    if existing is not None:
-        return SendResult(existing, False)
     rate_limit_check(user_id=user.pk)
     with transaction.atomic():
-        # Lock the conversation row: concurrent sends number their messages one after the other
-        # (no two with the same seq, no gap), and a close cannot slip between check and insert.
-        locked = Conversation.objects.select_for_update().only("pk", "closed_at", "last_seq").get(pk=conversation.pk)
-        if locked.closed_at is not None:
-            raise ConversationClosed()
-        if not ConversationMember.objects.filter(
-            conversation_id=locked.pk, user=user, removed_at__isnull=True
-        ).exists():
+        # Lock the conversation row (one query that also checks membership): concurrent sends
+        # number their messages one after the other (no two with the same seq, no gap), and a
+        # close or a removal cannot slip between this check and the insert.
+        locked = (
+            Conversation.objects.select_for_update(of=("self",))
+            .filter(pk=conversation.pk, members__user=user, members__removed_at__isnull=True)
+            .only("pk", "closed_at", "last_seq")
+            .first()
+        )
+        if locked is None:
             raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
-        # A resend racing its original: the original committed while we waited for the lock.
+        # A resend (same client id): return the first row; under the lock, so a resend racing its
+        # original sees it once the original committed. Checked before "closed": a message stored
+        # just before the end is still acknowledged to a client that resends it.
         existing = Message.objects.filter(conversation_id=locked.pk, sender=user, client_id=client_id).first()
         if existing is not None:
             return SendResult(existing, False)
+        if locked.closed_at is not None:
+            raise ConversationClosed()
         now = timezone.now()
         message = Message.objects.create(
             conversation_id=locked.pk, seq=locked.last_seq + 1, sender=user, client_id=client_id, body=body,
