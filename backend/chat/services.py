@@ -218,12 +218,15 @@ def message_send(*, user: User, conversation: Conversation, client_id: Any, body
         # Lock the conversation row (one query that also checks membership): concurrent sends
         # number their messages one after the other (no two with the same seq, no gap), and a
         # close or a removal cannot slip between this check and the insert.
+        now = timezone.now()
         locked = (
             Conversation.objects.select_for_update(of=("self",))
             .filter(pk=conversation.pk, members__user=user, members__removed_at__isnull=True)
+            .annotate(notify_due=Exists(_members_to_notify(conversation_id=conversation.pk, sender=user, now=now)))
             .only("pk", "closed_at", "last_seq")
-            .first()
+            .order_by()[:1]
         )
+        locked = next(iter(locked), None)
         if locked is None:
             raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
         # A resend (same client id): return the first row; under the lock, so a resend racing its
@@ -234,33 +237,40 @@ def message_send(*, user: User, conversation: Conversation, client_id: Any, body
             return SendResult(existing, False)
         if locked.closed_at is not None:
             raise ConversationClosed()
-        now = timezone.now()
         message = Message.objects.create(
             conversation_id=locked.pk, seq=locked.last_seq + 1, sender=user, client_id=client_id, body=body,
             created_at=now,
         )
         Conversation.objects.filter(pk=locked.pk).update(last_seq=message.seq, last_message_at=now)
         broadcast_on_commit(locked.pk, {"type": "chat.message", "message": message_payload(message)})
-        _notify_offline_members(conversation_id=locked.pk, sender=user, now=now)
+        if locked.notify_due:  # folded into the locking query: no extra round trip when all are online
+            _notify_offline_members(conversation_id=locked.pk, sender=user, now=now)
     conversation.last_seq = message.seq
     conversation.last_message_at = now
     return SendResult(message, True)
 
 
-def _notify_offline_members(*, conversation_id: int, sender: User, now: Any) -> None:
-    """Schedule an e-mail (after commit, without the text) to each other member with no live
-    socket, at most one per member and conversation per CHAT_NOTIFY_EVERY_SECONDS."""
+def _members_to_notify(*, conversation_id: int, sender: User, now: Any) -> Any:
+    """Other members with no live socket who were not e-mailed in the last quarter of an hour."""
     fresh = now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS"))
     quiet_since = now - timedelta(seconds=chat_setting("CHAT_NOTIFY_EVERY_SECONDS"))
     live_socket = ChatSocket.objects.filter(
         conversation_id=conversation_id, user_id=OuterRef("user_id"), seen_at__gte=fresh
     )
-    candidates = list(
+    return (
         ConversationMember.objects.filter(conversation_id=conversation_id, removed_at__isnull=True)
         .exclude(user=sender)
         .filter(Q(last_notified_at__isnull=True) | Q(last_notified_at__lt=quiet_since))
         .exclude(Exists(live_socket))
-        .values_list("pk", "user_id")
+    )
+
+
+def _notify_offline_members(*, conversation_id: int, sender: User, now: Any) -> None:
+    """Schedule an e-mail (after commit, without the text) to each other member with no live
+    socket, at most one per member and conversation per CHAT_NOTIFY_EVERY_SECONDS."""
+    quiet_since = now - timedelta(seconds=chat_setting("CHAT_NOTIFY_EVERY_SECONDS"))
+    candidates = list(
+        _members_to_notify(conversation_id=conversation_id, sender=sender, now=now).values_list("pk", "user_id")
     )
     for member_pk, user_id in candidates:
         # Conditional update: of two concurrent sends, only one claims the e-mail.
