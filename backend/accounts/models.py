@@ -49,6 +49,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     email_verified = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Set by accounts.gdpr.user_erase: the row stays (as "deleted user") so that the other party
+    # keeps the conversation history, but it holds no personal data any more.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 

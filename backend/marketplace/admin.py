@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit import admin_hooks
 from marketplace import models as m
 
 
@@ -13,6 +14,11 @@ class TerritoryAdmin(admin.ModelAdmin):
     list_display = ("code", "name")
     search_fields = ("code", "name")
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        admin_hooks.record_territory_saved(request=request, territory=obj, created=not change,
+                                           changed=list(form.changed_data) if change else [])
+
 
 class NeighbourhoodInline(admin.TabularInline):
     model = m.Neighbourhood
@@ -25,6 +31,12 @@ class TownAdmin(admin.ModelAdmin):
     list_filter = ("territory",)
     search_fields = ("insee_code", "name")
     inlines = [NeighbourhoodInline]
+
+    def save_model(self, request, obj, form, change):
+        # A town moved to another territory changes which coordinators see its people: audited.
+        before = m.Town.objects.filter(pk=obj.pk).values_list("territory_id", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        admin_hooks.record_town_saved(request=request, town=obj, before_territory_id=before, created=not change)
 
 
 @admin.register(m.Neighbourhood)
@@ -94,6 +106,29 @@ class CoordinatorScopeAdmin(admin.ModelAdmin):
     list_filter = ("territory",)
     search_fields = ("user__email",)
     raw_id_fields = ("user",)
+
+    # Which territories a coordinator works for decides what they see: every change is audited.
+
+    def save_model(self, request, obj, form, change):
+        users = {obj.user_id}
+        if change:
+            users.add(m.CoordinatorScope.objects.filter(pk=obj.pk).values_list("user_id", flat=True).first())
+        before = {user_id: admin_hooks.scopes_snapshot(user_id) for user_id in users}
+        super().save_model(request, obj, form, change)
+        for user_id, scopes in before.items():
+            admin_hooks.record_scopes_change(request=request, user_id=user_id, before=scopes)
+
+    def delete_model(self, request, obj):
+        before = admin_hooks.scopes_snapshot(obj.user_id)
+        super().delete_model(request, obj)
+        admin_hooks.record_scopes_change(request=request, user_id=obj.user_id, before=before)
+
+    def delete_queryset(self, request, queryset):
+        user_ids = set(queryset.values_list("user_id", flat=True))
+        before = {user_id: admin_hooks.scopes_snapshot(user_id) for user_id in user_ids}
+        super().delete_queryset(request, queryset)
+        for user_id, scopes in before.items():
+            admin_hooks.record_scopes_change(request=request, user_id=user_id, before=scopes)
 
 
 class OfferSkillInline(admin.TabularInline):
