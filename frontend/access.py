@@ -8,10 +8,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from accounts.models import Role
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+
+from accounts.models import Role
 
 COORDINATING_ROLES = (Role.COORDINATOR, Role.ADMINISTRATOR)
 

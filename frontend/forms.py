@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import SELF_REGISTERING_ROLES, Role
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from accounts.models import SELF_REGISTERING_ROLES, Role
 from marketplace.models import (
     AVAILABILITY_ALL,
     AgeBand,

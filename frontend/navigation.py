@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import Role
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Role
 
 NAV: dict[str, list[tuple[str, Any]]] = {
     Role.ENTREPRENEUR: [

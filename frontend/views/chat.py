@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import uuid
 
-from accounts.models import Role
-from chat import selectors as chat_selectors
-from chat import services as chat_services
-from chat.conf import chat_setting
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from accounts.models import Role
+from chat import selectors as chat_selectors
+from chat import services as chat_services
+from chat.conf import chat_setting
 from frontend.access import role_required
 
 parties_only = role_required(Role.ENTREPRENEUR, Role.MENTOR, Role.COMPANY)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import ConsentPurpose, Role
-from accounts.services import consent_grant, consent_is_live, consent_withdraw
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,9 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from marketplace import selectors, services
-from marketplace.models import LIVE_REQUEST_STATUSES, Project
 
+from accounts.models import ConsentPurpose, Role
+from accounts.services import consent_grant, consent_is_live, consent_withdraw
 from frontend.access import role_required
 from frontend.forms import (
     EntrepreneurProfileForm,
@@ -26,6 +24,8 @@ from frontend.forms import (
     RequestForm,
     apply_service_errors,
 )
+from marketplace import selectors, services
+from marketplace.models import LIVE_REQUEST_STATUSES, Project
 
 entrepreneur_only = role_required(Role.ENTREPRENEUR)
 

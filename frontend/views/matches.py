@@ -5,10 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import Role
-from cycles import selectors as cycle_selectors
-from cycles import services as cycle_services
-from cycles.models import DeclineReason, MatchStatus
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,6 +15,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import APIException
 
+from accounts.models import Role
+from cycles import selectors as cycle_selectors
+from cycles import services as cycle_services
+from cycles.models import DeclineReason, MatchStatus
 from frontend.access import role_required
 
 parties_only = role_required(Role.ENTREPRENEUR, Role.MENTOR, Role.COMPANY)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import Role
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from marketplace import selectors, services
 
+from accounts.models import Role
 from frontend.access import role_required
 from frontend.forms import CompanyProfileForm, MentorProfileForm, OfferForm, apply_service_errors
+from marketplace import selectors, services
 
 mentor_only = role_required(Role.MENTOR)
 company_only = role_required(Role.COMPANY)

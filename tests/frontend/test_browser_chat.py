@@ -78,6 +78,10 @@ def test_two_people_talk_live_and_nothing_is_lost_or_doubled_across_an_outage(br
     try:
         login(amina, f"e-{lang}@example.org")
         login(sophie, f"p-{lang}@example.org")
+        amina.goto("/binomes/")
+        amina.check("my-matches")
+        amina.page.locator("main a.button").first.click()  # "open the conversation"
+        assert amina.page.url.endswith(f"/conversations/{conversation}/")
         for visit in (amina, sophie):
             visit.goto(f"/conversations/{conversation}/")
             visit.page.locator("#chat-status", has_text=words["online"]).wait_for()

@@ -4,11 +4,11 @@ submit cannot duplicate."""
 from __future__ import annotations
 
 import pytest
+
 from chat.models import Conversation, Message
 from chat.services import message_send
 from cycles.models import Match, MatchStatus
 from cycles.services import match_accept
-
 from tests.factories import ProjectFactory, request_for
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,9 @@ from __future__ import annotations
 import html as htmllib
 
 import pytest
+
 from cycles.models import Match, MatchStatus
 from marketplace.models import RequestStatus
-
 from tests.factories import ProjectFactory, request_for
 
 pytestmark = pytest.mark.django_db

@@ -7,11 +7,11 @@ import html as htmllib
 import re
 
 import pytest
-from accounts.models import Role, User
 from django.core import mail
 from django.core.management import call_command
-from marketplace.models import Project, Request, RequestStatus
 
+from accounts.models import Role, User
+from marketplace.models import Project, Request, RequestStatus
 from tests.factories import PASSWORD, OfferFactory, ProjectFactory, request_for, skill, town
 
 pytestmark = pytest.mark.django_db
