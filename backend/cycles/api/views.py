@@ -8,7 +8,7 @@ from typing import Any
 from audit.models import AuditEvent
 from django.http import Http404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from marketplace import selectors as market
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -124,7 +124,10 @@ class CycleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response({"proposal": s.ProposalSerializer(proposal).data, "warnings": warnings},
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=s.UnmatchedSerializer(many=True))
+    @extend_schema(responses=s.UnmatchedSerializer(many=True), parameters=[
+        OpenApiParameter("reason", str, description="the engine's reason code, e.g. no_common_language"),
+        OpenApiParameter("town", str, description="INSEE code of the entrepreneur's town"),
+    ])
     @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=["id", "reason"])
     def unmatched(self, request: HttpRequest, pk: str) -> Response:
         qs = selectors.unmatched_list_for_cycle(self.get_object())
