@@ -347,3 +347,14 @@ def test_a_company_publishes_then_edits_an_offer(page_client, company):
     offer.refresh_from_db()
     assert offer.hours_budget == 50
     assert "Site vitrine en 10 h" in client.get("/entreprise/offres/").content.decode()
+
+
+def test_the_catalogue_check_fails_on_an_untranslated_page_string_but_not_on_a_backend_one(tmp_path):
+    from frontend.management.commands.extract_messages import Catalogue, update_po
+
+    catalogue = Catalogue()
+    catalogue.add("Une phrase de page", "frontend/templates/x.html")
+    catalogue.add("Une phrase du backend", "backend/cycles/services.py")
+    problems, backend_only = update_po(tmp_path / "django.po", catalogue, check=True)
+    assert problems == ["missing: 'Une phrase de page'"]
+    assert backend_only == ["missing: 'Une phrase du backend'"]

@@ -7,7 +7,9 @@ labels), and the literal messages of ``ValidationError``/``PermissionDenied`` ra
 services, which the pages translate when they show them. New msgids get an empty translation to
 fill in; msgids no longer used are marked obsolete (their translation is kept).
 
-``--check`` changes nothing and exits 1 if a msgid is missing or untranslated (run by the tests)."""
+``--check`` changes nothing and exits 1 if a msgid used by the frontend (templates, frontend/*.py)
+is missing or untranslated (run by the tests). Msgids used only by the backend are reported but do
+not fail the check unless ``--strict``: other teams add them, and the catalogue lives here."""
 
 from __future__ import annotations
 
@@ -101,7 +103,8 @@ def collect_python(repo: Path, catalogue: Catalogue) -> None:
                                 catalogue.add(literal, where)
 
 
-def update_po(po_path: Path, catalogue: Catalogue, check: bool) -> list[str]:
+def update_po(po_path: Path, catalogue: Catalogue, check: bool) -> tuple[list[str], list[str]]:
+    """Returns (problems of frontend msgids, problems of backend-only msgids)."""
     po = polib.pofile(str(po_path)) if po_path.exists() else polib.POFile()
     if not po_path.exists():
         po.metadata = {
@@ -113,12 +116,14 @@ def update_po(po_path: Path, catalogue: Catalogue, check: bool) -> list[str]:
             "Plural-Forms": "nplurals=2; plural=(n != 1);",
         }
     problems: list[str] = []
+    backend_only: list[str] = []
     existing = {entry.msgid: entry for entry in po}
     for msgid, places in sorted(catalogue.singular.items()):
         entry = existing.get(msgid)
         msgid_plural = catalogue.plural.get(msgid)
+        report = problems if any(place.startswith("frontend/") for place in places) else backend_only
         if entry is None:
-            problems.append(f"missing: {msgid!r}")
+            report.append(f"missing: {msgid!r}")
             entry = polib.POEntry(msgid=msgid, msgstr="")
             if msgid_plural:
                 entry.msgid_plural = msgid_plural
@@ -127,15 +132,15 @@ def update_po(po_path: Path, catalogue: Catalogue, check: bool) -> list[str]:
         entry.obsolete = False
         entry.occurrences = [(place, "") for place in sorted(places)]
         translated = all(entry.msgstr_plural.values()) if entry.msgid_plural else bool(entry.msgstr)
-        if not translated or "fuzzy" in entry.flags:
-            problems.append(f"untranslated: {msgid!r}")
+        if (not translated or "fuzzy" in entry.flags) and entry.msgid in existing:
+            report.append(f"untranslated: {msgid!r}")
     for entry in po:
         if entry.msgid and entry.msgid not in catalogue.singular and not entry.obsolete:
             entry.obsolete = True
     if not check:
         po_path.parent.mkdir(parents=True, exist_ok=True)
         po.save(str(po_path))
-    return problems
+    return problems, backend_only
 
 
 class Command(BaseCommand):
@@ -143,6 +148,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--check", action="store_true", help="change nothing; fail on missing or untranslated msgids")
+        parser.add_argument("--strict", action="store_true", help="with --check, backend-only msgids fail too")
         parser.add_argument("--locale", default="en")
 
     def handle(self, *args: object, **options: object) -> None:
@@ -151,8 +157,15 @@ class Command(BaseCommand):
         collect_templates(repo, catalogue)
         collect_python(repo, catalogue)
         po_path = repo / "frontend" / "locale" / str(options["locale"]) / "LC_MESSAGES" / "django.po"
-        problems = update_po(po_path, catalogue, check=bool(options["check"]))
-        self.stdout.write(f"{len(catalogue.singular)} msgids, {len(problems)} to translate")
+        problems, backend_only = update_po(po_path, catalogue, check=bool(options["check"]))
+        if options["strict"]:
+            problems, backend_only = problems + backend_only, []
+        self.stdout.write(
+            f"{len(catalogue.singular)} msgids, {len(problems) + len(backend_only)} to translate"
+            + (f" ({len(backend_only)} used only by the backend)" if backend_only else "")
+        )
+        for problem in backend_only[:50]:
+            self.stdout.write(f"backend: {problem}")
         if options["check"] and problems:
             for problem in problems[:50]:
                 self.stderr.write(problem)
