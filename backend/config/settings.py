@@ -234,9 +234,17 @@ REST_FRAMEWORK = {
         "password_reset": env_str("THROTTLE_PASSWORD_RESET", "5/hour"),
         "user": env_str("THROTTLE_USER", "600/min"),
         "anon": env_str("THROTTLE_ANON", "120/min"),
+        "gdpr": env_str("THROTTLE_GDPR", "10/hour"),
     },
+    # Every API call counts per signed-in user or, anonymous, per address (accounts/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.UserThrottle", "accounts.throttling.AnonThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Failed sign-ins (accounts/throttling.py): per (account, address) and per address, never per
+# account alone, so that nobody can lock someone else out.
+LOGIN_FAILURES_PER_ACCOUNT_ADDRESS = env_int("LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Social LAB matching API",
     "DESCRIPTION": "Entrepreneurs, mentors, sponsoring companies and coordinators. See docs/api.md.",
@@ -279,6 +287,10 @@ if PRODUCTION:
 
 # --- Domain ---------------------------------------------------------------------------------------
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+# Retention (accounts/gdpr.py, `manage.py purge_retention`): abandoned sign-ups whose e-mail was
+# never verified, and audit entries, are deleted after these ages.
+RETENTION_UNVERIFIED_ACCOUNT_DAYS = env_int("RETENTION_UNVERIFIED_ACCOUNT_DAYS", 30, minimum=1)
+RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=30)
 
 # --- Logging: JSON lines with the request id in production (config/logging.py) -------------------
 LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text")

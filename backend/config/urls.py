@@ -9,6 +9,8 @@ api_patterns = [
     path("", include("cycles.urls")),
     path("", include("chat.urls")),
     path("", include("followup.urls")),
+    path("", include("accounts.urls")),
+    path("", include("audit.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

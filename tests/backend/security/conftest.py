@@ -22,6 +22,17 @@ IDENTIFIERS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashes(settings, monkeypatch):
+    """Sign-in is exercised dozens of times here; the hash function is not what is under test."""
+    from django.contrib.auth.hashers import make_password
+
+    from tests import factories
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    monkeypatch.setattr(factories, "_HASH", make_password(factories.PASSWORD))
+
+
 @dataclass
 class World:
     eugenie: Any
