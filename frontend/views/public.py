@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from accounts.services import user_register
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -14,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from accounts.services import user_register
+from accounts.throttling import ThrottledLoginPageMixin
 from frontend.access import login_required
 from frontend.forms import LoginForm, RegisterForm, apply_service_errors
 from frontend.navigation import home_url_for
@@ -47,7 +48,9 @@ def register(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/public/register.html", {"form": form})
 
 
-class LoginView(auth_views.LoginView):
+class LoginView(ThrottledLoginPageMixin, auth_views.LoginView):
+    """Throttled like the API login (accounts/throttling.py): 429 with Retry-After."""
+
     template_name = "frontend/registration/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True

@@ -34,4 +34,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, IntegrityError):
         exc = Conflict()
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and response.status_code == 429 and "Retry-After" not in response:
+        # DRF omits the header when a throttle cannot compute a wait; a client must always be
+        # told when to come back (docs/security.md, "Throttling").
+        response["Retry-After"] = "60"
+    return response

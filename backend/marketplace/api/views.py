@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
@@ -19,7 +19,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
 from rest_framework.request import Request as HttpRequest
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Consent, Role, User
 from accounts.services import consent_grant, consent_withdraw, user_register
+from accounts.throttling import THROTTLED_MESSAGE, LoginAddressThrottle, LoginThrottled, authenticate_guarded
 from audit.services import audit_record
 from marketplace import selectors, services
 from marketplace.api import serializers as s
@@ -67,8 +68,11 @@ def reference_view(kind: str) -> Any:
 # --- Accounts -------------------------------------------------------------------------------------
 
 
-class LoginThrottle(ScopedRateThrottle):
-    scope_attr = "throttle_scope"
+def _authenticate(request: HttpRequest, data: dict[str, Any]) -> User | None:
+    try:
+        return authenticate_guarded(request, email=data["email"], password=data["password"])
+    except LoginThrottled as exc:
+        raise Throttled(wait=exc.retry_after, detail=str(THROTTLED_MESSAGE)) from None
 
 
 class RegisterView(generics.GenericAPIView):
@@ -89,15 +93,15 @@ class RegisterView(generics.GenericAPIView):
 class LoginView(generics.GenericAPIView):
     permission_classes = [permissions.AllowAny]
     serializer_class = s.LoginSerializer
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    # Per address for every attempt, and per (account, address) and address for failures; never
+    # per account alone (accounts/throttling.py).
+    throttle_classes = [LoginAddressThrottle]
 
     @extend_schema(responses={200: s.UserSerializer})
     def post(self, request: HttpRequest) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(request, username=serializer.validated_data["email"].lower(),
-                            password=serializer.validated_data["password"])
+        user = _authenticate(request, serializer.validated_data)
         if user is None:
             raise serializers.ValidationError({"non_field_errors": ["E-mail ou mot de passe incorrect."]})
         login(request, user)  # rotates the session key
@@ -117,15 +121,13 @@ class TokenView(generics.GenericAPIView):
 
     permission_classes = [permissions.AllowAny]
     serializer_class = s.LoginSerializer
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    throttle_classes = [LoginAddressThrottle]
 
     @extend_schema(responses={200: s.TokenSerializer})
     def post(self, request: HttpRequest) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(request, username=serializer.validated_data["email"].lower(),
-                            password=serializer.validated_data["password"])
+        user = _authenticate(request, serializer.validated_data)
         if user is None:
             raise serializers.ValidationError({"non_field_errors": ["E-mail ou mot de passe incorrect."]})
         token, _ = Token.objects.get_or_create(user=user)
