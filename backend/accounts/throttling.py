@@ -181,6 +181,7 @@ class ThrottledLoginPageMixin:
         form = self.get_form_class()(  # type: ignore[attr-defined]
             self.request, initial={"username": self.request.POST.get("username", "")}  # type: ignore[attr-defined]
         )
+        form.cleaned_data = {}  # add_error expects a validated form; this one never will be
         form.add_error(None, str(THROTTLED_MESSAGE))
         response = self.render_to_response(self.get_context_data(form=form), status=429)  # type: ignore[attr-defined]
         return retry_after_header(response, seconds)
@@ -190,5 +191,11 @@ class ThrottledLoginPageMixin:
         return super().form_invalid(form)  # type: ignore[misc]
 
     def form_valid(self, form: Any) -> HttpResponse:
+        from audit.services import audit_record
+
         LoginGuard(self.request, self.request.POST.get("username", "")).succeeded()  # type: ignore[attr-defined]
-        return super().form_valid(form)  # type: ignore[misc]
+        response = super().form_valid(form)  # type: ignore[misc]  (logs in: the session key rotates)
+        user = form.get_user()
+        audit_record(actor=user, action="account.login", target=user, request=self.request,  # type: ignore[attr-defined]
+                     data={"via": "page"})
+        return response
