@@ -24,7 +24,7 @@ from .scoring import OK, Prepared, popcount32, proximity, score_pairs
 
 BIG = np.float32(1.0e4)  # penalty of a violated constraint in the approximate score
 SLACK = 1.0e-3  # approximate scores are within 1e-4 of the exact ones; keep a margin
-PAD = np.float32(-1.0e9)
+PAD = np.float32(-1.0e9)  # score of the padding columns
 BLOCK_ELEMENTS = 4_000_000  # rows per block = this / providers (bounded memory)
 
 
@@ -131,20 +131,27 @@ def _features(p: Prepared, order: I64) -> tuple[npt.NDArray[np.float32], npt.NDA
     return x, y
 
 
-def _town_vectors(p: Prepared, town: int, fmt: int, reach_by_town: tuple[I64, I64]) -> F64:
-    """Distance points plus in-person reach penalty of every provider for a request."""
-    q = p.providers
-    w_dist = 100.0 * p.weights[2]
+def _distance_points(p: Prepared, town: int) -> F64:
+    """Distance points of every provider for a request in ``town``."""
     t_all = np.arange(p.town_coords.shape[0], dtype=np.int64)
     prox_town = proximity(p, np.full(t_all.shape[0], town, dtype=np.int64), t_all)
-    vec: F64 = w_dist * prox_town[q.town]
-    if fmt & FORMAT_IN_PERSON:
-        ptr, prov = reach_by_town
-        reach = q.town == town
-        reach[prov[ptr[town] : ptr[town + 1]]] = True
-        common = fmt & q.format
-        vec[(common == FORMAT_IN_PERSON) & ~reach] -= float(BIG)
-    return vec
+    out: F64 = (100.0 * p.weights[2]) * prox_town[p.providers.town]
+    return out
+
+
+def _reach_penalty(
+    p: Prepared, town: int, fmt: int, reach_by_town: tuple[I64, I64]
+) -> npt.NDArray[np.bool_]:
+    """Providers that could only meet a request of this town and format in person, and do not
+    reach its town."""
+    q = p.providers
+    if not fmt & FORMAT_IN_PERSON:
+        return np.zeros(q.m, dtype=bool)
+    ptr, prov = reach_by_town
+    reach = q.town == town
+    reach[prov[ptr[town] : ptr[town + 1]]] = True
+    out: npt.NDArray[np.bool_] = ((fmt & q.format) == FORMAT_IN_PERSON) & ~reach
+    return out
 
 
 def generate(
@@ -195,10 +202,12 @@ def generate(
     n_groups = max(1, min(m, 4 * k_row + 32))
     gsize = -(-m // n_groups)
     m_pad = gsize * n_groups
-    if m_pad > m:
-        y = np.concatenate([y, np.zeros((y.shape[0], m_pad - m), dtype=np.float32)], axis=1)
-    pad_cols = np.zeros(m_pad, dtype=np.float32)
-    pad_cols[m:] = PAD
+    # padding columns score PAD through one more feature (ones in X)
+    y = np.concatenate([y, np.zeros((y.shape[0], m_pad - m), dtype=np.float32)], axis=1)
+    pad_row = np.zeros((1, m_pad), dtype=np.float32)
+    pad_row[0, m:] = PAD
+    y = np.ascontiguousarray(np.concatenate([y, pad_row], axis=0))
+    x = np.ascontiguousarray(np.concatenate([x, np.ones((n, 1), dtype=np.float32)], axis=1))
     block = int(max(1, min(n, BLOCK_ELEMENTS // m_pad)))
     min_thr = np.float32(cfg.min_score - SLACK)
     towns_sorted = r.town[order].astype(np.int64)
@@ -216,6 +225,8 @@ def generate(
         np.zeros(0, dtype=np.float32),
     )
     cur_key: tuple[int, int] = (-1, -1)
+    cur_town = -1
+    cur_dist = np.zeros(m, dtype=np.float64)
     cur_vec = np.zeros(m_pad, dtype=np.float32)
     out = np.empty((block, m_pad), dtype=np.float32)
 
@@ -244,7 +255,6 @@ def generate(
         b1 = min(n, b0 + block)
         s = out[: b1 - b0]
         np.matmul(x[b0:b1], y, out=s)
-        s += pad_cols
         # per (town, format) run: distance points and reach penalty
         tt, ff = towns_sorted[b0:b1], fmts_sorted[b0:b1]
         change = np.flatnonzero((tt[1:] != tt[:-1]) | (ff[1:] != ff[:-1])) + 1
@@ -253,7 +263,11 @@ def generate(
         for a, e in zip(run_starts, run_ends, strict=True):
             run_key = (int(tt[a]), int(ff[a]))
             if run_key != cur_key:
-                cur_vec[:m] = _town_vectors(p, run_key[0], run_key[1], reach_by_town)
+                if run_key[0] != cur_town:
+                    cur_town = run_key[0]
+                    cur_dist = _distance_points(p, cur_town)
+                cur_vec[:m] = cur_dist
+                cur_vec[:m][_reach_penalty(p, run_key[0], run_key[1], reach_by_town)] -= BIG
                 cur_key = run_key
             s[a:e] += cur_vec
         # sparse adjustments in this block
@@ -270,8 +284,12 @@ def generate(
             kk = min(k_row, n_groups)
             thr = np.partition(gmax, n_groups - kk, axis=1)[:, n_groups - kk]
             thr = np.maximum(thr - np.float32(SLACK), min_thr)
-            hit = s >= thr[:, None]
-            rows_b, cols_b = np.nonzero(hit)
+            # only the groups whose maximum reaches the threshold can hold hits
+            rr, gg = np.nonzero(gmax >= thr[:, None])
+            sub_s = s.reshape(b1 - b0, n_groups, gsize)[rr, gg]
+            li, off = np.nonzero(sub_s >= thr[rr][:, None])
+            rows_b = rr[li]
+            cols_b = gg[li] * gsize + off
             if rows_b.shape[0]:
                 # many exact ties could make a row huge: keep its best 4K + 64 approximate
                 cnt = np.bincount(rows_b, minlength=b1 - b0)
@@ -281,8 +299,17 @@ def generate(
                     rows_b, cols_b = rows_b[keep], cols_b[keep]
             row_hits.append((rows_b + b0) * m + cols_b)
             if k_col > 0:
-                chit = s >= np.maximum(col_thr, min_thr)[None, :]
-                cr, cc = np.nonzero(chit)
+                cthr = np.maximum(col_thr, min_thr)
+                csel = np.flatnonzero(s.max(axis=0) >= cthr)
+                sub_c = s[:, csel]
+                if b1 - b0 >= k_col and csel.size:
+                    # this block's k'-th best of each column: entries below it (minus the
+                    # slack) in this or a later block cannot be in the column's top k'
+                    kth_b = np.partition(sub_c, b1 - b0 - k_col, axis=0)[b1 - b0 - k_col]
+                    col_thr[csel] = np.maximum(col_thr[csel], kth_b - np.float32(SLACK))
+                    cthr = np.maximum(col_thr, min_thr)
+                cr, ci = np.nonzero(sub_c >= cthr[csel][None, :])
+                cc = csel[ci]
                 if cr.shape[0]:
                     col_buf_r.append(cr + b0)
                     col_buf_p.append(cc.astype(np.int64))
