@@ -8,7 +8,7 @@ import numpy as np
 
 from .candidates import Candidates
 from .model import F64, I64, UnmatchedReason
-from .scoring import C_EXCLUDED, C_FORMAT, C_KIND, C_LANGUAGE, OK, Prepared, score_pairs
+from .scoring import C_EXCLUDED, C_FORMAT, C_KIND, C_LANGUAGE, Prepared, constraint_codes
 
 PAIRS_PER_CHUNK = 2_000_000
 HISTOGRAM_EDGES = np.linspace(0.0, 100.0, 11)
@@ -38,9 +38,9 @@ def unmatched_reasons(
         sel = lonely[c0 : c0 + per_chunk]
         ri = np.repeat(unmatched[sel], m)
         pj = np.tile(np.arange(m, dtype=np.int64), sel.shape[0])
-        s, _, code = score_pairs(p, ri, pj)
-        code = code.reshape(sel.shape[0], m)
-        s = s.reshape(sel.shape[0], m)
+        # no score needed: an allowed pair with a free place that reached the minimum score
+        # would be a candidate, so such pairs here are below the minimum
+        code = constraint_codes(p, ri, pj).reshape(sel.shape[0], m)
         any_kind = (code != C_KIND).any(axis=1)
         any_lang = ((code != C_KIND) & (code != C_LANGUAGE)).any(axis=1)
         base = (code != C_KIND) & (code != C_LANGUAGE) & (code != C_FORMAT)
@@ -48,8 +48,6 @@ def unmatched_reasons(
         ok_or_low = base & (code != C_EXCLUDED)  # OK or below the minimum score
         any_ok = ok_or_low.any(axis=1)
         any_cap = (ok_or_low & cap_ok[None, :]).any(axis=1)
-        any_good = (ok_or_low & cap_ok[None, :] & (code == OK)).any(axis=1)
-        del s
         for k, idx in enumerate(sel.tolist()):
             if not any_kind[k]:
                 out[idx] = UnmatchedReason.NO_PROVIDER_OF_KIND
@@ -61,7 +59,7 @@ def unmatched_reasons(
                 out[idx] = UnmatchedReason.EXCLUDED
             elif not any_cap[k]:
                 out[idx] = UnmatchedReason.NO_CAPACITY
-            elif not any_good[k]:
+            else:
                 out[idx] = UnmatchedReason.BELOW_MIN_SCORE
     return tuple(out)
 
