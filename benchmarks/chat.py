@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -265,7 +264,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"| {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['lost']} | {r['doubled']} | {errors} | {r['load_avg_1m']} |")
     chat = [r for r in rows if r["consumer"] == "chat" and r["servers"] == 1]
     base = [r for r in rows if r["consumer"] == "minimal"]
-    for c, b in zip(chat, base):
+    for c, b in zip(chat, base, strict=False):
         if b["delivered_per_s"] and b["p99_ms"]:
             print(f"\nAt {c['offered_per_s']:g}/s offered, 1 process: chat/minimal delivered ratio "
                   f"{c['delivered_per_s'] / b['delivered_per_s']:.2f}, p99 ratio {c['p99_ms'] / b['p99_ms']:.1f}×")

@@ -44,7 +44,12 @@ def seed(pairs: int) -> dict:
     from accounts.models import Role
     from chat.services import conversation_open_for_match
     from cycles.models import Match, MatchStatus
-    from tests.factories import EntrepreneurProfileFactory, MentorProfileFactory, ProjectFactory, request_for
+    from tests.factories import (
+        EntrepreneurProfileFactory,
+        MentorProfileFactory,
+        ProjectFactory,
+        request_for,
+    )
 
     run = uuid.uuid4().hex[:8]
     password = make_password(PASSWORD)  # hashed once: the iterations are slow by design

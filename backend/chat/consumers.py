@@ -25,7 +25,6 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from chat import selectors, services
-from config.env import env_int
 from chat.conf import chat_setting
 from chat.events import (
     CLOSE_CONVERSATION_ENDED,
@@ -35,6 +34,7 @@ from chat.events import (
     message_payload,
 )
 from chat.models import Conversation, ConversationMember
+from config.env import env_int
 
 logger = logging.getLogger(__name__)
 

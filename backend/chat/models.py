@@ -114,6 +114,9 @@ class ChatSocket(models.Model):
     class Meta:
         indexes = [models.Index(fields=["conversation", "user", "seen_at"])]
 
+    def __str__(self) -> str:
+        return f"Socket of {self.user_id} in {self.conversation_id}"
+
 
 class MessageReport(models.Model):
     """A member's report of a message to the coordinators of the conversation's territory."""

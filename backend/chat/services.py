@@ -41,7 +41,7 @@ from marketplace.selectors import user_can_coordinate
 
 logger = logging.getLogger(__name__)
 
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,%d}$" % CLIENT_ID_MAX_CHARS)
+CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._:-]{{1,{CLIENT_ID_MAX_CHARS}}}$")
 REPORT_REASON_MAX_CHARS = 1000
 
 
@@ -280,7 +280,9 @@ def _notify_offline_members(*, conversation_id: int, sender: User, now: Any) -> 
         if claimed:
             sender_name = sender.display_name
             transaction.on_commit(
-                lambda uid=user_id: _send_notification(user_id=uid, conversation_id=conversation_id, sender_name=sender_name),
+                lambda uid=user_id, name=sender_name: _send_notification(
+                    user_id=uid, conversation_id=conversation_id, sender_name=name
+                ),
                 robust=True,
             )
 

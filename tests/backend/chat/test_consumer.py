@@ -301,3 +301,33 @@ async def test_flooding_gets_a_rate_limited_error_frame_with_a_delay(settings, c
     assert 1 <= frames[-1]["retry_after"] <= 60
     assert await sync_to_async(Message.objects.count)() == 3
     await a.disconnect()
+
+
+# --- Through the cycles app ----------------------------------------------------------------------
+
+
+async def test_accepting_a_match_opens_its_conversation_and_ending_it_closes_the_sockets(entrepreneur, mentor):
+    from chat.models import Conversation
+    from cycles.models import MatchStatus
+    from cycles.services import match_accept, match_end
+    from tests.backend.chat.conftest import active_match
+
+    def pending_match_accepted_by_both():
+        match = active_match(entrepreneur, mentor)
+        type(match).objects.filter(pk=match.pk).update(status=MatchStatus.PENDING)
+        match.refresh_from_db()
+        match_accept(actor=entrepreneur, match=match)
+        match_accept(actor=mentor, match=match)
+        return match, Conversation.objects.get(match=match)
+
+    match, conversation = await sync_to_async(pending_match_accepted_by_both)()
+    a, b = await pair(conversation, entrepreneur, mentor)
+    await send_message(a, "Au revoir", "bye")
+    await sync_to_async(match_end)(match=match, actor=mentor, status=MatchStatus.COMPLETED, reason="")
+    for communicator in (a, b):
+        frames = []
+        while (output := await communicator.receive_output(timeout=3))["type"] == "websocket.send":
+            frames.append(json.loads(output["text"]))
+        assert output == {"type": "websocket.close", "code": CLOSE_CONVERSATION_ENDED}
+        assert {f["seq"] for f in frames if f["type"] == "message"} <= {1}
+    assert await sync_to_async(lambda: Conversation.objects.get(pk=conversation.pk).closed_at is not None)()
