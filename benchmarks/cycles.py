@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--db", default="sociallab_bench_cycles")
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--candidates", type=int, default=None,
+                        help="candidates_per_request of the cycle (default: the model's, 20)")
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = ensure_database(args.db)
@@ -51,10 +53,11 @@ def main() -> None:
     import django
 
     django.setup()
-    from cycles.models import Cycle
-    from cycles.services import cycle_run_execute, cycle_run_start
     from django.core.management import call_command
     from django.utils import timezone
+
+    from cycles.models import Cycle
+    from cycles.services import cycle_run_execute, cycle_run_start
     from marketplace.models import Territory
 
     call_command("migrate", verbosity=0)
@@ -66,11 +69,21 @@ def main() -> None:
     territory = Territory.objects.get(code="rive-droite") if args.size == "town" else None
     today = timezone.localdate()
     for run in range(1, args.repeat + 1):
+        extra = {} if args.candidates is None else {"candidates_per_request": args.candidates}
         cycle = Cycle.objects.create(territory=territory, name=f"bench {args.size} {run}", opens_on=today,
-                                     closes_on=today, status="open")
+                                     closes_on=today, status="open", **extra)
         cycle = cycle_run_start(actor=None, cycle=cycle, enqueue=False)
         t = time.perf_counter()
-        report = cycle_run_execute(cycle_id=cycle.pk, token=cycle.run_token)
+        seen: list[str] = []
+
+        def stage(name: str, fraction: float) -> None:
+            # Stage changes as they happen, so a run stopped by a timeout still tells where time went.
+            if not seen or seen[-1] != name:
+                seen.append(name)
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(f"  +{time.perf_counter() - t:7.2f} s  {name} (peak RSS so far {rss:.0f} MiB)", flush=True)
+
+        report = cycle_run_execute(cycle_id=cycle.pk, token=cycle.run_token, on_progress=stage)
         wall = time.perf_counter() - t
         timing = report.timings
         score = timing.get("engine_prepare", 0) + timing.get("engine_candidates", 0)

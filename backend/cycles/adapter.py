@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from accounts.models import Consent, ConsentPurpose
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+
+from accounts.models import Consent, ConsentPurpose
+from cycles.models import LIVE_MATCH_STATUSES, Cycle, Match, MatchStatus, Proposal, ProposalStatus
 from marketplace.models import (
     AgeBand,
     Gender,
@@ -36,8 +38,6 @@ from marketplace.models import (
     Sector,
     Town,
 )
-
-from cycles.models import LIVE_MATCH_STATUSES, Cycle, Match, MatchStatus, Proposal, ProposalStatus
 
 KIND_MENTOR = 1
 KIND_OFFER = 2

@@ -10,14 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from accounts.models import Role
-from audit.models import AuditEvent
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
-from marketplace.models import MentorProfile, Offer
-from marketplace.selectors import coordinator_territory_ids
 
+from accounts.models import Role
+from audit.models import AuditEvent
 from cycles.models import (
     LIVE_MATCH_STATUSES,
     Cycle,
@@ -26,6 +24,8 @@ from cycles.models import (
     ProposalStatus,
     UnmatchedRequest,
 )
+from marketplace.models import MentorProfile, Offer
+from marketplace.selectors import coordinator_territory_ids
 
 
 def _is_admin(user: Any) -> bool:

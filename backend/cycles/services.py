@@ -19,23 +19,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from accounts.models import Role, User
-from audit.services import audit_record
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from marketplace.api.errors import Conflict
-from marketplace.models import MentorProfile, Offer, Request, RequestStatus, Territory
-from marketplace.selectors import user_can_coordinate
 
+from accounts.models import Role, User
+from audit.services import audit_record
 from cycles.models import (
     CONFIG_RANGES,
     LIVE_MATCH_STATUSES,
@@ -53,6 +51,9 @@ from cycles.models import (
     UnmatchedRequest,
 )
 from cycles.selectors import provider_capacity, provider_holds
+from marketplace.api.errors import Conflict
+from marketplace.models import MentorProfile, Offer, Request, RequestStatus, Territory
+from marketplace.selectors import user_can_coordinate
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ WRITE_BATCH = 5000
 def run_stale_seconds() -> int:
     """A run whose worker has not reported for this long is presumed dead (killed, lost) and
     may be restarted."""
-    return int(getattr(settings, "CYCLES_RUN_STALE_SECONDS", 300))
+    return int(getattr(settings, "CYCLES_RUN_STALE_SECONDS", 120))
+
+
+HEARTBEAT_SECONDS = 10.0
 
 
 def _require_coordinator(actor: User, territory_id: int | None) -> None:
@@ -307,18 +311,52 @@ class _Heartbeat:
         self(stage, fraction)
 
 
+class _Pulse(threading.Thread):
+    """Beats the run's heartbeat every ``HEARTBEAT_SECONDS`` from a thread of the run's process,
+    so that a long silent stage (the engine's assignment on a national pool takes minutes) is not
+    mistaken for a dead worker; it dies with the process, which is the point."""
+
+    def __init__(self, cycle_id: int, token: str) -> None:
+        super().__init__(name=f"cycle-{cycle_id}-heartbeat", daemon=True)
+        self.cycle_id, self.token, self.stop = cycle_id, token, threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    Cycle.objects.filter(pk=self.cycle_id, run_token=self.token,
+                                         status=CycleStatus.SOLVING).update(run_heartbeat_at=timezone.now())
+                except Exception:  # a missed beat only makes the run look older
+                    logger.warning("cycle %s: heartbeat failed", self.cycle_id, exc_info=True)
+        finally:
+            connection.close()
+
+
 def cycle_run_execute(*, cycle_id: int, token: str,
                       on_progress: Callable[[str, float], None] | None = None) -> RunReport:
     """The run itself (in the worker, or in ``manage.py run_cycle``): load, score and solve outside
     any transaction, then write every proposal and unmatched request in one transaction, which
     first checks that this run still owns the cycle. Killed at any point before that commit, it
     leaves nothing; the cycle stays ``solving`` until its heartbeat is stale, then can be rerun."""
-    from cycles import adapter
-
-    beat = _Heartbeat(cycle_id, token, on_progress)
     cycle = Cycle.objects.get(pk=cycle_id)
     if cycle.run_token != token or cycle.status != CycleStatus.SOLVING:
         raise RunSuperseded()
+    pulse = _Pulse(cycle_id, token)
+    pulse.start()
+    try:
+        return _run(cycle, token, on_progress)
+    finally:
+        pulse.stop.set()
+        pulse.join(timeout=HEARTBEAT_SECONDS)
+
+
+def _run(cycle: Cycle, token: str, on_progress: Callable[[str, float], None] | None) -> RunReport:
+    from cycles import adapter
+
+    cycle_id = cycle.pk
+    beat = _Heartbeat(cycle_id, token, on_progress)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     beat(RunStage.LOAD, 0.0, force=True)

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.models import AuditEvent
 from drf_spectacular.utils import extend_schema_field
-from marketplace.models import Territory
 from rest_framework import serializers
 
+from audit.models import AuditEvent
 from cycles.models import (
     CONFIG_RANGES,
     Cycle,
@@ -17,6 +16,7 @@ from cycles.models import (
     RejectReason,
     UnmatchedRequest,
 )
+from marketplace.models import Territory
 
 INTEGER_CONFIG = ("candidates_per_request", "response_days")
 

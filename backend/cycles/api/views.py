@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.models import AuditEvent
 from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from marketplace import selectors as market
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request as HttpRequest
 from rest_framework.response import Response
 
+from audit.models import AuditEvent
 from cycles import selectors, services
 from cycles.api import serializers as s
 from cycles.models import CycleStatus, Match, MatchStatus, Proposal, ProposalSource, ProposalStatus
+from marketplace import selectors as market
 
 
 def _forbid_non_staff(user: Any) -> None:

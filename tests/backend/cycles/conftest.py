@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from cycles.models import Cycle, CycleStatus, Proposal, ProposalStatus
 from django.utils import timezone
-from marketplace.models import MentorProfile, Territory
 
+from cycles.models import Cycle, CycleStatus, Proposal, ProposalStatus
+from marketplace.models import MentorProfile, Territory
 from tests import factories as f
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from cycles.models import CycleStatus, Match
 
+from cycles.models import CycleStatus, Match
 from tests import factories as f
 from tests.backend.cycles.conftest import make_cycle, make_proposal, open_request
 from tests.conftest import client_for

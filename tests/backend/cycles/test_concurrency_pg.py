@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
+
 from cycles.models import Cycle, CycleStatus, Match, MatchStatus, Proposal, ProposalStatus
 from cycles.services import cycle_run_start, match_accept, proposal_approve, proposal_assign
-from django.db import connection
 from marketplace.api.errors import Conflict
-
 from tests import factories as f
 from tests.backend.cycles.conftest import make_cycle, make_proposal, open_request
 

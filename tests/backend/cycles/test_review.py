@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from audit.models import AuditEvent
 from cycles.models import CycleStatus, Proposal, ProposalStatus
-
 from tests import factories as f
 from tests.backend.cycles.conftest import make_cycle, make_proposal, open_request
 from tests.conftest import client_for

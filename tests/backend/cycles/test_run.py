@@ -7,13 +7,13 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.db import connection
+
 from accounts.services import consent_grant
 from cycles import adapter
 from cycles.models import CycleStatus, Proposal, ProposalStatus, RunStage, UnmatchedRequest
 from cycles.services import RunSuperseded, cycle_run_execute, cycle_run_start, proposal_approve
-from django.db import connection
 from marketplace.models import Language
-
 from tests import factories as f
 from tests.backend.cycles.conftest import make_cycle, open_request
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core import mail
+from django.utils import timezone
+
 from audit.models import AuditEvent
 from cycles import adapter
 from cycles.models import Cycle, CycleStatus, Match, MatchStatus, ProposalStatus
 from cycles.services import cycle_publish, match_end, matches_expire_overdue, proposal_approve
-from django.core import mail
-from django.utils import timezone
 from marketplace.models import RequestStatus
-
 from tests import factories as f
 from tests.backend.cycles.conftest import make_cycle, make_proposal, open_request
 from tests.conftest import client_for

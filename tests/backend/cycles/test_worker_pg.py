@@ -12,11 +12,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.db import connection
+
 from cycles import adapter
 from cycles.models import Cycle, CycleStatus, Proposal, RunStage, UnmatchedRequest
 from cycles.services import cycle_run_start
-from django.db import connection
-
 from tests import factories as f
 from tests.backend.cycles.conftest import make_cycle, open_request
 
@@ -49,18 +49,27 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def test_a_worker_killed_mid_write_leaves_nothing_and_a_rerun_gives_the_same_proposals(coordinator, settings):
+    from marketplace.models import Language
+
     mentors = [f.MentorProfileFactory(capacity=1) for _ in range(4)]
     requests = [open_request() for _ in range(8)]
+    # Nobody speaks English only: this request ends unmatched, and its row is the one we block.
+    lonely = open_request(languages=[Language.objects.get(code="en")])
     cycle = make_cycle(status=CycleStatus.OPEN)
     problem = adapter.load_problem(cycle)
     expected = adapter.solve(problem)
     expected_pairs = sorted(zip(expected.request_ids.tolist(), expected.provider_ids.tolist(), strict=True))
-    assert len(expected_pairs) == len(mentors)
+    assert len(expected_pairs) == len(mentors) and lonely.pk in expected.unmatched_request_ids.tolist()
 
-    # Another session holds a request row: the worker's inserts (foreign key to it) wait on the
-    # lock inside the write transaction, with part of the proposals already inserted.
+    # Another session inserts, without committing, the unmatched row the run will write: the
+    # worker's insert waits on that unique key inside its write transaction, after its proposals
+    # are inserted (foreign keys are deferred to the commit on PostgreSQL, unique keys are not).
     blocker = psycopg.connect(dsn(), autocommit=False)
-    blocker.execute("SELECT id FROM marketplace_request WHERE id = ANY(%s) FOR UPDATE", ([r.pk for r in requests],))
+    blocker.execute(
+        "INSERT INTO cycles_unmatchedrequest (cycle_id, request_id, territory_id, town_id, reason) "
+        "VALUES (%s, %s, %s, %s, 'blocker')",
+        (cycle.pk, lonely.pk, lonely.territory_id, lonely.entrepreneur.entrepreneur_profile.town_id),
+    )
     cycle = cycle_run_start(actor=coordinator, cycle=cycle)
     process = worker()
     try:
@@ -75,6 +84,11 @@ def test_a_worker_killed_mid_write_leaves_nothing_and_a_rerun_gives_the_same_pro
             os.killpg(process.pid, signal.SIGKILL)
         blocker.rollback()
         blocker.close()
+    # The orphaned server session resumes its insert, finds its client gone and rolls back.
+    with psycopg.connect(dsn(), autocommit=True) as probe:
+        wait_for(lambda: probe.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND state LIKE 'idle in transaction%%'").fetchone()[0] == 0, 30,
+                 "the killed worker's session to end")
 
     # The killed run wrote nothing; the cycle still says ``solving`` at the write stage.
     cycle.refresh_from_db()

@@ -19,14 +19,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
 
     def handle(self, *args: Any, cycle_id: int, no_progress: bool, **options: Any) -> None:
-        from marketplace.api.errors import Conflict
-
         from cycles.services import (
             RunSuperseded,
             cycle_run_execute,
             cycle_run_failed,
             cycle_run_start,
         )
+        from marketplace.api.errors import Conflict
 
         cycle = Cycle.objects.filter(pk=cycle_id).first()
         if cycle is None:
