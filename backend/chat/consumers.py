@@ -84,10 +84,7 @@ def _register(channel_name: str, conversation_id: int, user_id: int) -> tuple[in
 
 @db
 def _heartbeat(channel_name: str, conversation_id: int, user_id: int) -> tuple[str, int]:
-    if not services.chat_socket_touch(channel_name=channel_name, conversation_id=conversation_id, user_id=user_id):
-        ended = Conversation.objects.filter(pk=conversation_id, closed_at__isnull=False).exists()
-        return ("ended" if ended else "removed"), 0
-    return "ok", Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
+    return services.chat_socket_touch(channel_name=channel_name, conversation_id=conversation_id, user_id=user_id)
 
 
 @db

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import re
 import time
 from dataclasses import dataclass
@@ -389,23 +390,33 @@ def chat_socket_open(*, channel_name: str, conversation_id: int, user_id: int) -
     )
 
 
-def chat_socket_touch(*, channel_name: str, conversation_id: int, user_id: int) -> bool:
-    """Heartbeat of one socket: refresh its presence and return whether it may stay open (the
-    member is still in the conversation and the conversation is still open). Also sweeps the
-    conversation's stale rows, left by processes that died without running disconnect()."""
+def chat_socket_touch(*, channel_name: str, conversation_id: int, user_id: int) -> tuple[str, int]:
+    """Heartbeat of one socket: refresh its presence and say whether it may stay open:
+    ("ok", last_seq), ("ended", 0) or ("removed", 0). Two queries in the common case; now and
+    then it also sweeps the conversation's stale rows, left by processes that died without
+    running disconnect()."""
     now = timezone.now()
-    allowed = ConversationMember.objects.filter(
-        conversation_id=conversation_id, user_id=user_id, removed_at__isnull=True,
-        conversation__closed_at__isnull=True,
-    ).exists()
-    if not allowed:
+    row = (
+        Conversation.objects.filter(pk=conversation_id)
+        .annotate(
+            is_member=Exists(
+                ConversationMember.objects.filter(
+                    conversation_id=conversation_id, user_id=user_id, removed_at__isnull=True
+                )
+            )
+        )
+        .values_list("closed_at", "last_seq", "is_member")
+        .first()
+    )
+    if row is None or not row[2] or row[0] is not None:
         ChatSocket.objects.filter(channel_name=channel_name).delete()
-        return False
+        return ("ended" if row is not None and row[2] else "removed"), 0
     if not ChatSocket.objects.filter(channel_name=channel_name).update(seen_at=now):
         chat_socket_open(channel_name=channel_name, conversation_id=conversation_id, user_id=user_id)
-    stale = now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS"))
-    ChatSocket.objects.filter(conversation_id=conversation_id, seen_at__lt=stale).delete()
-    return True
+    if random.random() < 0.1:  # sweeping on every beat would double the heartbeat's cost
+        stale = now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS"))
+        ChatSocket.objects.filter(conversation_id=conversation_id, seen_at__lt=stale).delete()
+    return "ok", row[1]
 
 
 def chat_socket_close(*, channel_name: str) -> None:
