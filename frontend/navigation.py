@@ -1,5 +1,5 @@
-"""What each role sees in the main menu. Entries whose page is not installed yet (cycles, chat)
-are left out, so the menu never links to a 404."""
+"""What each role sees in the main menu. Entries whose page is not installed are left out, so
+the menu never links to a 404."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ NAV: dict[str, list[tuple[str, Any]]] = {
         ("frontend:proposals", _("Propositions")),
         ("frontend:my_matches", _("Mes binômes")),
         ("frontend:entrepreneur_profile", _("Mon profil")),
+        ("frontend:my_data", _("Mes données")),
     ],
     Role.MENTOR: [
         ("frontend:mentor_home", _("Mon espace")),
         ("frontend:mentor_profile", _("Mon profil")),
         ("frontend:proposals", _("Propositions")),
         ("frontend:my_matches", _("Mes binômes")),
+        ("frontend:my_data", _("Mes données")),
     ],
     Role.COMPANY: [
         ("frontend:company_home", _("Mon espace")),
@@ -30,14 +32,17 @@ NAV: dict[str, list[tuple[str, Any]]] = {
         ("frontend:offers", _("Offres")),
         ("frontend:proposals", _("Propositions")),
         ("frontend:my_matches", _("Mes binômes")),
+        ("frontend:my_data", _("Mes données")),
     ],
     Role.COORDINATOR: [
         ("frontend:cycles", _("Cycles")),
         ("frontend:dashboard", _("Tableau de bord")),
+        ("frontend:my_data", _("Mes données")),
     ],
     Role.ADMINISTRATOR: [
         ("frontend:cycles", _("Cycles")),
         ("frontend:dashboard", _("Tableau de bord")),
+        ("frontend:my_data", _("Mes données")),
     ],
 }
 

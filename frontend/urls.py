@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from frontend.views import chat, entrepreneur, matches, provider, public
+from frontend.views import (
+    chat,
+    coordinator,
+    coordinator_dashboard,
+    entrepreneur,
+    matches,
+    my_data,
+    provider,
+    public,
+)
 
 app_name = "frontend"
 
@@ -43,4 +52,28 @@ urlpatterns = [
     path("binomes/<int:match_id>/accepter/", matches.match_accept, name="match_accept"),
     path("binomes/<int:match_id>/refuser/", matches.match_decline, name="match_decline"),
     path("conversations/<int:conversation_id>/", chat.conversation, name="conversation"),
+    # Every signed-in user
+    path("mes-donnees/", my_data.my_data, name="my_data"),
+    # Coordinator
+    path("coordination/cycles/", coordinator.cycles, name="cycles"),
+    path("coordination/cycles/nouveau/", coordinator.cycle_create, name="cycle_create"),
+    path("coordination/cycles/<int:cycle_id>/", coordinator.cycle_detail, name="cycle_detail"),
+    path("coordination/cycles/<int:cycle_id>/reglages/", coordinator.cycle_configure, name="cycle_configure"),
+    path("coordination/cycles/<int:cycle_id>/progression/", coordinator.cycle_progress, name="cycle_progress"),
+    path("coordination/cycles/<int:cycle_id>/ouvrir/", coordinator.cycle_open, name="cycle_open"),
+    path("coordination/cycles/<int:cycle_id>/calculer/", coordinator.cycle_run, name="cycle_run"),
+    path("coordination/cycles/<int:cycle_id>/publier/", coordinator.cycle_publish, name="cycle_publish"),
+    path("coordination/cycles/<int:cycle_id>/clore/", coordinator.cycle_close, name="cycle_close"),
+    path("coordination/cycles/<int:cycle_id>/propositions/", coordinator.cycle_proposals, name="cycle_proposals"),
+    path("coordination/cycles/<int:cycle_id>/propositions.csv", coordinator.cycle_proposals_csv,
+         name="cycle_proposals_csv"),
+    path("coordination/cycles/<int:cycle_id>/propositions/lot/", coordinator.proposals_bulk, name="proposals_bulk"),
+    path("coordination/cycles/<int:cycle_id>/sans-proposition/", coordinator.cycle_unmatched, name="cycle_unmatched"),
+    path("coordination/cycles/<int:cycle_id>/affecter/", coordinator.cycle_assign, name="cycle_assign"),
+    path("coordination/propositions/<int:proposal_id>/", coordinator.proposal_detail, name="proposal_detail"),
+    path("coordination/propositions/<int:proposal_id>/approuver/", coordinator.proposal_approve,
+         name="proposal_approve"),
+    path("coordination/propositions/<int:proposal_id>/rejeter/", coordinator.proposal_reject, name="proposal_reject"),
+    path("coordination/tableau-de-bord/", coordinator_dashboard.dashboard, name="dashboard"),
+    path("coordination/tableau-de-bord/rapport.csv", coordinator_dashboard.dashboard_csv, name="dashboard_csv"),
 ]

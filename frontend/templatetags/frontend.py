@@ -76,6 +76,16 @@ def percent(value: Any) -> str:
         return "–"
 
 
+@register.filter
+def hours(minutes: Any) -> str:
+    """Minutes as hours: 90 → "1 h 30", 120 → "2 h"."""
+    try:
+        whole, rest = divmod(int(minutes), 60)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{whole} h {rest:02d}" if rest else f"{whole} h"
+
+
 @register.simple_tag
 def yes_no(value: Any) -> str:
     return _("Oui") if value else _("Non")
