@@ -64,6 +64,30 @@ def _short_lived_thread_connections():
     settings_dict["CONN_MAX_AGE"] = 0
     yield
     settings_dict["CONN_MAX_AGE"] = previous
+    _close_connections_of_the_chat_threads()
+
+
+def _close_connections_of_the_chat_threads() -> None:
+    """Run ``close_all`` once on every thread of the consumers' database pool (a barrier keeps
+    each call on its own thread), so no session outlives the test."""
+    import threading
+
+    from django.db import connections
+
+    from chat.consumers import _DB_EXECUTOR
+
+    workers = _DB_EXECUTOR._max_workers
+    barrier = threading.Barrier(workers)
+
+    def close() -> None:
+        try:
+            barrier.wait(timeout=5)
+        except threading.BrokenBarrierError:
+            pass
+        connections.close_all()
+
+    for future in [_DB_EXECUTOR.submit(close) for _ in range(workers)]:
+        future.result(timeout=10)
 
 
 def session_cookie_for(user) -> bytes:
@@ -82,7 +106,7 @@ def session_cookie_for(user) -> bytes:
 
 async def connect(user, conversation_id, *, origin: bytes | None = b"http://testserver", query: str = ""):
     """Open a socket through config.asgi (Origin validator + AuthMiddlewareStack) as ``user``."""
-    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async as sync_to_async
 
     from config.asgi import application
 

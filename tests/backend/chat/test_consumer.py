@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import (
+    database_sync_to_async as sync_to_async,  # closes its connection after each call
+)
 from channels.layers import get_channel_layer
 
 from chat import selectors, services
