@@ -47,6 +47,8 @@ def conversation_summaries_for_user(user: Any) -> QuerySet[Conversation]:
     """The member's conversations with their read position and unread count, for list pages.
 
     Unread counts only the other members' messages after the member's read position."""
+    if not getattr(user, "is_authenticated", False):
+        return Conversation.objects.none()
     my_read = ConversationMember.objects.filter(conversation=OuterRef("pk"), user=user).values("last_read_seq")[:1]
     unread = (
         Message.objects.filter(conversation=OuterRef("pk"), seq__gt=OuterRef("my_read_seq"))
