@@ -76,7 +76,7 @@ def main() -> None:
         t = time.perf_counter()
         seen: list[str] = []
 
-        def stage(name: str, fraction: float) -> None:
+        def stage(name: str, fraction: float, seen: list[str] = seen, t: float = t) -> None:
             # Stage changes as they happen, so a run stopped by a timeout still tells where time went.
             if not seen or seen[-1] != name:
                 seen.append(name)

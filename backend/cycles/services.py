@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mass_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -213,8 +213,7 @@ def cycle_run_start(*, actor: User | None, cycle: Cycle, enqueue: bool = True) -
         locked = Cycle.objects.select_for_update().get(pk=cycle.pk)
         restarted = False
         if locked.status == CycleStatus.SOLVING:
-            beat = locked.run_heartbeat_at or locked.run_started_at
-            if beat is not None and (timezone.now() - beat).total_seconds() < run_stale_seconds():
+            if _run_alive(locked):
                 raise _conflict(_("Un calcul de ce cycle est déjà en cours."), status=locked.status,
                                 run_stage=locked.run_stage)
             restarted = True
@@ -240,6 +239,41 @@ def cycle_run_start(*, actor: User | None, cycle: Cycle, enqueue: bool = True) -
         audit_record(actor=actor, action="cycle.run", target=locked, territory_id=locked.territory_id,
                      data={"run": locked.run_count, "restarted": restarted})
     return locked
+
+
+# Namespace of the PostgreSQL advisory lock a running run holds on its session (key 2: cycle id).
+RUN_LOCK_NAMESPACE = 0x5C1C
+
+
+def _on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _run_alive(cycle: Cycle) -> bool:
+    """Whether the cycle's current run may still be working.
+
+    A run that a worker has started holds a session-level advisory lock on PostgreSQL: the server
+    drops it when the worker's process dies, whatever the engine is doing (the engine can hold
+    the GIL for minutes on a national pool, so a heartbeat thread alone cannot prove life). A run
+    still queued, and every run on SQLite, is alive while its heartbeat is fresh."""
+    beat = cycle.run_heartbeat_at or cycle.run_started_at
+    fresh = beat is not None and (timezone.now() - beat).total_seconds() < run_stale_seconds()
+    if cycle.run_stage == RunStage.QUEUED or not _on_postgres():
+        return fresh
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_NAMESPACE, cycle.pk])
+        free = cursor.fetchone()[0]
+        if free:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK_NAMESPACE, cycle.pk])
+    return not free
+
+
+def _run_lock(cycle_id: int, take: bool) -> None:
+    if not _on_postgres():
+        return
+    with connection.cursor() as cursor:
+        fn = "pg_advisory_lock" if take else "pg_advisory_unlock"
+        cursor.execute(f"SELECT {fn}(%s, %s)", [RUN_LOCK_NAMESPACE, cycle_id])
 
 
 def _enqueue_run(cycle: Cycle) -> str:
@@ -343,6 +377,8 @@ def cycle_run_execute(*, cycle_id: int, token: str,
     cycle = Cycle.objects.get(pk=cycle_id)
     if cycle.run_token != token or cycle.status != CycleStatus.SOLVING:
         raise RunSuperseded()
+    # Held for the whole run on this session: proof of life for ``_run_alive``.
+    _run_lock(cycle_id, take=True)
     pulse = _Pulse(cycle_id, token)
     pulse.start()
     try:
@@ -350,6 +386,7 @@ def cycle_run_execute(*, cycle_id: int, token: str,
     finally:
         pulse.stop.set()
         pulse.join(timeout=HEARTBEAT_SECONDS)
+        _run_lock(cycle_id, take=False)
 
 
 def _run(cycle: Cycle, token: str, on_progress: Callable[[str, float], None] | None) -> RunReport:

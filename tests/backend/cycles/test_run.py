@@ -13,6 +13,7 @@ from accounts.services import consent_grant
 from cycles import adapter
 from cycles.models import CycleStatus, Proposal, ProposalStatus, RunStage, UnmatchedRequest
 from cycles.services import RunSuperseded, cycle_run_execute, cycle_run_start, proposal_approve
+from marketplace.api.errors import Conflict
 from marketplace.models import Language
 from tests import factories as f
 from tests.backend.cycles.conftest import make_cycle, open_request
@@ -173,3 +174,22 @@ def test_the_worker_task_runs_the_cycle(pool, coordinator, immediate_tasks, djan
     cycle.refresh_from_db()
     assert cycle.status == CycleStatus.REVIEW and cycle.matched_count == 2
     assert connection.vendor in {"sqlite", "postgresql"}
+
+
+@pytest.mark.postgres
+def test_a_run_whose_worker_is_alive_is_not_restarted_even_with_an_old_heartbeat(pool, coordinator):
+    import psycopg
+    from django.db import connection as conn
+
+    from cycles.services import RUN_LOCK_NAMESPACE
+
+    cycle = cycle_run_start(actor=None, cycle=make_cycle(status=CycleStatus.OPEN), enqueue=False)
+    # The worker has started (stage past "queued") and its session holds the run lock.
+    type(cycle).objects.filter(pk=cycle.pk).update(run_stage=RunStage.SOLVE, run_heartbeat_at="2000-01-01T00:00:00Z")
+    s = conn.settings_dict
+    with psycopg.connect(f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}", autocommit=True) as worker:
+        worker.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK_NAMESPACE, cycle.pk))
+        with pytest.raises(Conflict):
+            cycle_run_start(actor=coordinator, cycle=cycle)
+    # The worker's session is gone: the run is dead and may be restarted.
+    assert cycle_run_start(actor=coordinator, cycle=cycle).run_count == 2

@@ -16,7 +16,7 @@ from django.db import connection
 
 from cycles import adapter
 from cycles.models import Cycle, CycleStatus, Proposal, RunStage, UnmatchedRequest
-from cycles.services import cycle_run_start
+from cycles.services import RUN_LOCK_NAMESPACE, cycle_run_start
 from tests import factories as f
 from tests.backend.cycles.conftest import make_cycle, open_request
 
@@ -48,11 +48,12 @@ def wait_for(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_worker_killed_mid_write_leaves_nothing_and_a_rerun_gives_the_same_proposals(coordinator, settings):
+def test_a_worker_killed_mid_write_leaves_nothing_and_a_rerun_gives_the_same_proposals(coordinator):
     from marketplace.models import Language
 
     mentors = [f.MentorProfileFactory(capacity=1) for _ in range(4)]
-    requests = [open_request() for _ in range(8)]
+    for _ in range(8):
+        open_request()
     # Nobody speaks English only: this request ends unmatched, and its row is the one we block.
     lonely = open_request(languages=[Language.objects.get(code="en")])
     cycle = make_cycle(status=CycleStatus.OPEN)
@@ -84,11 +85,16 @@ def test_a_worker_killed_mid_write_leaves_nothing_and_a_rerun_gives_the_same_pro
             os.killpg(process.pid, signal.SIGKILL)
         blocker.rollback()
         blocker.close()
-    # The orphaned server session resumes its insert, finds its client gone and rolls back.
+    # The orphaned server session resumes its insert, finds its client gone and rolls back; the
+    # run's advisory lock goes with it.
     with psycopg.connect(dsn(), autocommit=True) as probe:
-        wait_for(lambda: probe.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                       "AND state LIKE 'idle in transaction%%'").fetchone()[0] == 0, 30,
-                 "the killed worker's session to end")
+        def run_lock_free() -> bool:
+            if probe.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_NAMESPACE, cycle.pk)).fetchone()[0]:
+                probe.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK_NAMESPACE, cycle.pk))
+                return True
+            return False
+
+        wait_for(run_lock_free, 30, "the killed worker's session to end")
 
     # The killed run wrote nothing; the cycle still says ``solving`` at the write stage.
     cycle.refresh_from_db()
@@ -96,8 +102,8 @@ def test_a_worker_killed_mid_write_leaves_nothing_and_a_rerun_gives_the_same_pro
     assert not Proposal.objects.filter(cycle=cycle).exists()
     assert not UnmatchedRequest.objects.filter(cycle=cycle).exists()
 
-    # Its heartbeat is stale: the coordinator reruns it, a new worker finishes it.
-    settings.CYCLES_RUN_STALE_SECONDS = 0
+    # Its heartbeat is recent, but no session holds its run lock: the coordinator reruns it at
+    # once, and a new worker finishes it.
     cycle = cycle_run_start(actor=coordinator, cycle=cycle)
     rerun = worker("--batch")
     assert rerun.wait(timeout=120) == 0
