@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -215,27 +215,43 @@ def message_send(*, user: User, conversation: Conversation, client_id: Any, body
     client_id = _clean_client_id(client_id)
     body = _clean_body(body)
     rate_limit_check(user_id=user.pk)
+    try:
+        return _message_store(user=user, conversation=conversation, client_id=client_id, body=body)
+    except IntegrityError:
+        # A resend raced its original: the locking query's snapshot predates the original's
+        # commit, so the unique (conversation, sender, client_id) constraint caught it. Once more:
+        # the original is now visible and is returned.
+        return _message_store(user=user, conversation=conversation, client_id=client_id, body=body)
+
+
+def _message_store(*, user: User, conversation: Conversation, client_id: str, body: str) -> SendResult:
     with transaction.atomic():
-        # Lock the conversation row (one query that also checks membership): concurrent sends
-        # number their messages one after the other (no two with the same seq, no gap), and a
-        # close or a removal cannot slip between this check and the insert.
         now = timezone.now()
+        # Lock the conversation row: concurrent sends number their messages one after the other
+        # (no two with the same seq, no gap), and a close or a removal cannot slip between the
+        # checks and the insert. The same query checks membership, looks for a resend and
+        # whether someone must be e-mailed: one round trip instead of four.
         locked = (
             Conversation.objects.select_for_update(of=("self",))
             .filter(pk=conversation.pk, members__user=user, members__removed_at__isnull=True)
-            .annotate(notify_due=Exists(_members_to_notify(conversation_id=conversation.pk, sender=user, now=now)))
+            .annotate(
+                notify_due=Exists(_members_to_notify(conversation_id=conversation.pk, sender=user, now=now)),
+                resent_id=Subquery(
+                    Message.objects.filter(conversation_id=OuterRef("pk"), sender=user, client_id=client_id).values(
+                        "pk"
+                    )[:1]
+                ),
+            )
             .only("pk", "closed_at", "last_seq")
             .order_by()[:1]
         )
         locked = next(iter(locked), None)
         if locked is None:
             raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
-        # A resend (same client id): return the first row; under the lock, so a resend racing its
-        # original sees it once the original committed. Checked before "closed": a message stored
-        # just before the end is still acknowledged to a client that resends it.
-        existing = Message.objects.filter(conversation_id=locked.pk, sender=user, client_id=client_id).first()
-        if existing is not None:
-            return SendResult(existing, False)
+        # A resend (same client id) returns the first row. Checked before "closed": a message
+        # stored just before the end is still acknowledged to a client that resends it.
+        if locked.resent_id is not None:
+            return SendResult(Message.objects.get(pk=locked.resent_id), False)
         if locked.closed_at is not None:
             raise ConversationClosed()
         message = Message.objects.create(
