@@ -67,40 +67,42 @@ def ortools_flow(ri: np.ndarray, pj: np.ndarray, qvalue: np.ndarray, capacity: n
     heads = np.concatenate([req, n + pj, np.full(m, sink), np.full(n, sink)])
     caps = np.concatenate([np.ones(n), np.ones(ri.shape[0]), capacity, np.ones(n)]).astype(np.int64)
     costs = np.concatenate([np.zeros(n), -qvalue, np.zeros(m), np.zeros(n)]).astype(np.int64)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     f.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
     f.set_nodes_supplies(np.array([src, sink]), np.array([n, -n]))
     status = f.solve()
-    dt = time.perf_counter() - t0
-    return {"ortools_solve_s": round(dt, 3), "ortools_status": int(status),
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    return {"ortools_solve_s": round(dt, 3), "ortools_solve_cpu_s": round(dc, 3),
+            "ortools_status": int(status),
             "ortools_objective": -f.optimal_cost() / 10**SCORE_DECIMALS}
 
 
 def run(n: int, m: int, seed: int, config: CycleConfig, with_ortools: bool) -> dict[str, Any]:
-    t = {}
+    t: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     t0 = time.perf_counter()
     pool = marketplace(n, m, seed=seed)
     t["generate_data"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     req, prov = canonical(pool.requests, pool.providers)
     p = prepare(req, prov, config, pool.town_coords)
-    t["prepare"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t["prepare"], cpu["prepare"] = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     exact = n * m <= config.exact_threshold
     cand = generate(p, exact=exact)
-    t["candidates"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t["candidates"], cpu["candidates"] = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     bonus = np.round(config.unmatched_penalty(req), SCORE_DECIMALS)
     qvalue = np.round((cand.score + bonus[cand.ri]) * 10**SCORE_DECIMALS).astype(np.int64)
     edges = Edges(n=n, m=m, row=cand.ri, col=cand.pj, score=cand.score)
     provider = solve_edges(edges, prov.capacity.astype(np.int64), qvalue)
-    t["solve"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t["solve"], cpu["solve"] = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     matched = np.flatnonzero(provider >= 0)
     pos = np.searchsorted(cand.ri * m + cand.pj, matched * m + provider[matched])
     reasons = unmatched_reasons(p, cand, np.flatnonzero(provider < 0))
     diag = diagnostics(p, cand, provider, reasons)
-    t["explain"] = time.perf_counter() - t0
+    t["explain"], cpu["explain"] = time.perf_counter() - t0, time.process_time() - c0
     total = float(cand.score[pos].sum())
     objective = total + float(bonus[matched].sum())
     pipeline = t["prepare"] + t["candidates"] + t["solve"] + t["explain"]
@@ -112,6 +114,9 @@ def run(n: int, m: int, seed: int, config: CycleConfig, with_ortools: bool) -> d
         "exact": exact, "candidate_pairs": int(cand.ri.shape[0]),
         **{f"{k}_s": round(v, 3) for k, v in t.items()},
         "pipeline_s": round(pipeline, 3),
+        **{f"{k}_cpu_s": round(v, 3) for k, v in cpu.items()},
+        "pipeline_cpu_s": round(sum(cpu.values()), 3),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
         "peak_mib": round(peak_mib(), 1),
         "objective": round(objective, 6), "total_score": round(total, 6),
         "matched": int(matched.shape[0]),
@@ -124,6 +129,9 @@ def run(n: int, m: int, seed: int, config: CycleConfig, with_ortools: bool) -> d
     if with_ortools:
         o = ortools_flow(cand.ri, cand.pj, qvalue, prov.capacity, n, m)
         o["solve_ratio_vs_ortools"] = round(t["solve"] / max(o["ortools_solve_s"], 1e-9), 2)
+        o["solve_cpu_ratio_vs_ortools"] = round(
+            cpu["solve"] / max(o["ortools_solve_cpu_s"], 1e-9), 2
+        )
         out.update(o)
     return out
 
