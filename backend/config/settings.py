@@ -251,6 +251,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "marketplace.api.schema.polymorphic_any_of",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "FormatEnum": "marketplace.models.Format.choices",
         "MeetingFormatEnum": "followup.models.MeetingFormat.choices",
