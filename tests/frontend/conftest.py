@@ -43,6 +43,16 @@ def server():
 
 
 @pytest.fixture(scope="session")
+def cycle_worker(server):
+    """The background worker that solves cycles, on the live server's database (lazily: only
+    the tests that run a cycle start it, once)."""
+    from tests.frontend.live import worker
+
+    with worker(server) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
 def browser(server):
     from playwright.sync_api import sync_playwright
 

@@ -49,6 +49,31 @@ class LiveServer:
 
 
 @contextmanager
+def worker(server: LiveServer) -> Iterator[subprocess.Popen[bytes]]:
+    """``manage.py db_worker`` beside the server, on its database: the production path of a
+    cycle's run (the job row written with the state change, picked up by the worker). Started
+    only by the tests that run a cycle."""
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        [PYTHON, str(BACKEND / "manage.py"), "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.3"],
+        env=server.env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(0.2)
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError("db_worker did not start:\n" + log.read().decode(errors="replace")[-4000:])
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@contextmanager
 def _database(base_env: dict[str, str]) -> Iterator[str]:
     url = base_env.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):
