@@ -30,7 +30,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Consent, User
+from accounts.models import SELF_REGISTERING_ROLES, Consent, User
 from audit.models import AuditEvent
 from audit.services import audit_record
 
@@ -431,19 +431,24 @@ class RetentionReport:
 
 
 def unverified_accounts_to_purge(*, now: dt.datetime | None = None) -> models.QuerySet[User]:
-    """Accounts whose e-mail was never verified, created and last used more than
-    ``RETENTION_UNVERIFIED_ACCOUNT_DAYS`` ago, that hold nothing anyone else depends on (no
-    project, request, match, offer, message or decision): abandoned sign-ups."""
+    """Self-registered accounts whose e-mail was never verified, created and last used more than
+    ``RETENTION_UNVERIFIED_ACCOUNT_DAYS`` ago, that were never filled in: no role profile, project,
+    match, offer, message or decision. Abandoned sign-ups; a mentor waiting with a profile is not
+    one. (There is no e-mail verification flow yet: every self-registered account is unverified,
+    which is why "never filled in" carries the weight.)"""
     from chat.models import Message
     from cycles.models import Match
-    from marketplace.models import Offer, Project
+    from marketplace.models import CompanyProfile, EntrepreneurProfile, MentorProfile, Offer, Project
 
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.RETENTION_UNVERIFIED_ACCOUNT_DAYS)
     return (
         User.objects.filter(email_verified=False, is_staff=False, is_superuser=False, erased_at__isnull=True,
-                            date_joined__lt=cutoff)
+                            date_joined__lt=cutoff, role__in=[r.value for r in SELF_REGISTERING_ROLES])
         .filter(Q(last_login__isnull=True) | Q(last_login__lt=cutoff))
+        .exclude(Exists(EntrepreneurProfile.objects.filter(user=OuterRef("pk"))))
+        .exclude(Exists(MentorProfile.objects.filter(user=OuterRef("pk"))))
+        .exclude(Exists(CompanyProfile.objects.filter(user=OuterRef("pk"))))
         .exclude(Exists(Project.objects.filter(owner=OuterRef("pk"))))
         .exclude(Exists(Match.objects.filter(Q(entrepreneur=OuterRef("pk")) | Q(provider_user=OuterRef("pk")))))
         .exclude(Exists(Offer.objects.filter(company__user=OuterRef("pk"))))

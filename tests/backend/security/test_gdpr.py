@@ -288,7 +288,7 @@ def test_matching_ignores_priority_data_left_without_a_live_consent(entrepreneur
 
 
 def test_purge_retention_deletes_abandoned_unverified_accounts_and_old_audit_entries(settings, entrepreneur):
-    from tests.factories import ProjectFactory, UserFactory
+    from tests.factories import MentorProfileFactory, ProjectFactory, UserFactory
 
     settings.RETENTION_UNVERIFIED_ACCOUNT_DAYS = 30
     settings.RETENTION_AUDIT_DAYS = 365
@@ -299,6 +299,8 @@ def test_purge_retention_deletes_abandoned_unverified_accounts_and_old_audit_ent
     in_use = UserFactory(email_verified=False, date_joined=long_ago)
     ProjectFactory(owner=in_use)
     verified = UserFactory(email_verified=True, date_joined=long_ago)
+    waiting_mentor = MentorProfileFactory(user__email_verified=False, user__date_joined=long_ago).user
+    quiet_coordinator = UserFactory(role="coordinator", email_verified=False, date_joined=long_ago)
     old = AuditEvent.objects.create(actor_label="system", action="match.expire",
                                     at=timezone.now() - dt.timedelta(days=400))
     young = AuditEvent.objects.create(actor_label="system", action="match.expire",
@@ -310,7 +312,7 @@ def test_purge_retention_deletes_abandoned_unverified_accounts_and_old_audit_ent
     call_command("purge_retention")
     remaining = set(User.objects.values_list("pk", flat=True))
     assert abandoned.pk not in remaining
-    assert {recent.pk, in_use.pk, verified.pk, entrepreneur.pk} <= remaining
+    assert {recent.pk, in_use.pk, verified.pk, entrepreneur.pk, waiting_mentor.pk, quiet_coordinator.pk} <= remaining
     assert not AuditEvent.objects.filter(pk=old.pk).exists() and AuditEvent.objects.filter(pk=young.pk).exists()
     assert AuditEvent.objects.get(action="retention.purge").data["accounts_deleted"] == 1
 
