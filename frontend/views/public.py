@@ -25,7 +25,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def privacy(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/public/privacy.html")
+    from django.conf import settings
+
+    # The notice states the retention ages actually configured (accounts/gdpr.py).
+    return render(request, "frontend/public/privacy.html", {
+        "unverified_days": settings.RETENTION_UNVERIFIED_ACCOUNT_DAYS, "audit_days": settings.RETENTION_AUDIT_DAYS,
+    })
 
 
 def register(request: HttpRequest) -> HttpResponse:
