@@ -318,3 +318,14 @@ def test_purge_retention_deletes_abandoned_unverified_accounts_and_old_audit_ent
 
     call_command("purge_retention")  # idempotent: nothing more to do, nothing more recorded
     assert AuditEvent.objects.filter(action="retention.purge").count() == 1
+
+
+def test_the_privacy_notice_states_the_configured_retention_and_where_to_export_or_erase(settings):
+    from django.test import Client
+
+    settings.RETENTION_UNVERIFIED_ACCOUNT_DAYS = 45
+    settings.RETENTION_AUDIT_DAYS = 400
+    html = Client().get("/confidentialite/").content.decode()
+    assert "depuis 45 jours" in html and "après 400 jours" in html
+    assert 'href="/mes-donnees/"' in html
+    assert "Utilisateur supprimé" in html and "adresse IP" in html
