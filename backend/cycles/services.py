@@ -664,6 +664,11 @@ def cycle_publish(*, actor: User, cycle: Cycle) -> Cycle:
             raise _conflict(_("Seul un cycle en revue peut être publié."), status=locked.status)
         now = timezone.now()
         respond_by = now + dt.timedelta(days=locked.response_days)
+        # A request withdrawn since its approval is not published: its proposal is cancelled and
+        # the place it held is freed.
+        stale = Proposal.objects.filter(cycle=locked, status=ProposalStatus.APPROVED).exclude(
+            request__status=RequestStatus.OPEN)
+        stale.update(status=ProposalStatus.CANCELLED, slot=None)
         approved = list(
             Proposal.objects.select_for_update().filter(cycle=locked, status=ProposalStatus.APPROVED)
             .select_related("request").order_by("pk")

@@ -231,3 +231,16 @@ def test_the_audit_trail_is_read_by_coordinators_of_the_territory_and_administra
     assert client_for(outside_coordinator).get("/api/audit/?action=cycle.publish").json()["count"] == 0
     assert client_for(administrator).get("/api/audit/?action=cycle.publish").json()["count"] == 1
     assert client_for(entrepreneur).get("/api/audit/").status_code == 403
+
+
+def test_an_approved_proposal_whose_request_was_withdrawn_is_not_published(coordinator):
+    from marketplace.services import request_withdraw
+
+    cycle = make_cycle(status=CycleStatus.REVIEW)
+    request = open_request()
+    proposal = make_proposal(cycle, request, mentor=f.MentorProfileFactory())
+    proposal_approve(actor=coordinator, proposal=proposal)
+    request_withdraw(user=request.entrepreneur, request=request)
+    cycle_publish(actor=coordinator, cycle=cycle)
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.CANCELLED and not Match.objects.exists()
