@@ -329,9 +329,13 @@ def request_withdraw(*, user: User, request: Request, reason: str = "") -> Reque
 
 
 def _withdraw_hook(*, request: Request, user: User) -> None:
-    """Pending proposals and matches of a withdrawn request stop holding capacity."""
-    from cycles.models import Match, MatchStatus
+    """Proposals (undecided or approved) and pending matches of a withdrawn request stop holding
+    a place of their provider at once, instead of at the next publication."""
+    from cycles.models import Match, MatchStatus, Proposal, ProposalStatus
 
+    Proposal.objects.filter(
+        request=request, status__in=[ProposalStatus.PROPOSED, ProposalStatus.APPROVED]
+    ).update(status=ProposalStatus.CANCELLED, slot=None)
     Match.objects.filter(request=request, status=MatchStatus.PENDING).update(
         status=MatchStatus.DECLINED, ended_at=timezone.now(), end_reason="request withdrawn"
     )

@@ -241,6 +241,9 @@ def test_an_approved_proposal_whose_request_was_withdrawn_is_not_published(coord
     proposal = make_proposal(cycle, request, mentor=f.MentorProfileFactory())
     proposal_approve(actor=coordinator, proposal=proposal)
     request_withdraw(user=request.entrepreneur, request=request)
+    # The withdrawal frees the provider's place at once, not at the next publication.
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.CANCELLED and proposal.slot is None
     cycle_publish(actor=coordinator, cycle=cycle)
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.CANCELLED and not Match.objects.exists()
