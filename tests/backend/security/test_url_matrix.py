@@ -529,7 +529,7 @@ def _methods(callback: Any) -> set[str]:
     view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
     allowed = set(getattr(view_class, "http_method_names", METHODS)) if view_class else set(METHODS)
     if actions:
-        return {m for m in actions if m in allowed}
+        return {m for m in actions if m in allowed and m in METHODS}  # DRF adds "head" at run time
     if view_class is not None:
         from django.views.generic.edit import ProcessFormView
 
