@@ -233,6 +233,9 @@ class Proposal(models.Model):
         ]
         indexes = [
             models.Index(fields=["cycle", "status", "-score"]),
+            # The review table's default order (a cycle's proposals by -score, id) without sorting a
+            # national cycle's tens of thousands of rows per page.
+            models.Index(fields=["cycle", "-score", "id"], name="proposal_cycle_score_idx"),
             models.Index(fields=["mentor", "status"]),
             models.Index(fields=["offer", "status"]),
         ]
@@ -267,6 +270,8 @@ class UnmatchedRequest(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["cycle", "request"], name="unmatched_once_per_cycle")]
+        # ?reason= on a cycle's unmatched list (tens of thousands of rows in a national cycle).
+        indexes = [models.Index(fields=["cycle", "reason"], name="unmatched_cycle_reason_idx")]
 
     def __str__(self) -> str:
         return f"Unmatched {self.request_id} ({self.reason})"
@@ -367,6 +372,10 @@ class Match(models.Model):
             models.Index(fields=["mentor", "status"]),
             models.Index(fields=["offer", "status"]),
             models.Index(fields=["status", "respond_by"]),
+            # The list's default order (-created_at, -id): everything for an administrator, one
+            # territory for a coordinator, read from the index instead of sorted per page.
+            models.Index(fields=["created_at", "id"], name="match_created_idx"),
+            models.Index(fields=["territory", "created_at", "id"], name="match_territory_created_idx"),
         ]
 
     def __str__(self) -> str:
