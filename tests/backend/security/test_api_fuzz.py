@@ -16,6 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from django.db import transaction
 from rest_framework.throttling import SimpleRateThrottle
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
@@ -44,12 +45,20 @@ def _known(failure: str) -> bool:
 
 
 @pytest.fixture
-def fuzz_world(world, monkeypatch):
+def fuzz_world(world, monkeypatch, request):
     from rest_framework.authtoken.models import Token
 
     # Throttles would answer 429 (undocumented) after a few hundred calls: they have their own tests.
     for scope in ("login", "register", "password_reset", "user", "anon", "gdpr"):
         monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope, "1000000/min")
+    # The WSGI handler closes "old" connections at each request's start and end; inside the test's
+    # transaction that would close it (Django's own test client disconnects these handlers too).
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+        request.addfinalizer(lambda signal=signal: signal.connect(close_old_connections))
     users = {"eugenie": world.eugenie, "mentor": world.mentor, "company": world.company,
              "coordinator": world.coordinator, "administrator": world.administrator}
     tokens = {name: Token.objects.get_or_create(user=user)[0].key for name, user in users.items()}
@@ -85,7 +94,14 @@ def test_no_operation_answers_5xx_or_breaks_its_schema_for_any_role(fuzz_world):
             nonlocal calls
             if time.monotonic() - started > BUDGET_SECONDS:
                 return
-            response = case.call(headers=headers)
+            # Each call in a savepoint rolled back afterwards: on PostgreSQL a database error would
+            # otherwise poison the test's transaction for every later call (in production each
+            # request has its own), and every call meets the same world.
+            sid = transaction.savepoint()
+            try:
+                response = case.call(headers=headers)
+            finally:
+                transaction.savepoint_rollback(sid)
             calls += 1
             try:
                 case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
