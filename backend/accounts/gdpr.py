@@ -332,7 +332,7 @@ def _erase_conversations(user: User, redact: _Redactor) -> None:
 
 def _erase_followup(user: User, redact: _Redactor) -> None:
     from cycles.models import Match, Proposal
-    from followup.models import Feedback, Meeting, Nudge, Outcome, OutboxMessage
+    from followup.models import Feedback, Meeting, Nudge, OutboxMessage, Outcome
 
     their_matches = Match.objects.filter(Q(entrepreneur=user) | Q(provider_user=user)).values("pk")
     Feedback.objects.filter(author=user).update(comment="")
@@ -438,7 +438,13 @@ def unverified_accounts_to_purge(*, now: dt.datetime | None = None) -> models.Qu
     which is why "never filled in" carries the weight.)"""
     from chat.models import Message
     from cycles.models import Match
-    from marketplace.models import CompanyProfile, EntrepreneurProfile, MentorProfile, Offer, Project
+    from marketplace.models import (
+        CompanyProfile,
+        EntrepreneurProfile,
+        MentorProfile,
+        Offer,
+        Project,
+    )
 
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.RETENTION_UNVERIFIED_ACCOUNT_DAYS)

@@ -27,7 +27,12 @@ from rest_framework.views import APIView
 
 from accounts.models import Consent, Role, User
 from accounts.services import consent_grant, consent_withdraw, user_register
-from accounts.throttling import THROTTLED_MESSAGE, LoginAddressThrottle, LoginThrottled, authenticate_guarded
+from accounts.throttling import (
+    THROTTLED_MESSAGE,
+    LoginAddressThrottle,
+    LoginThrottled,
+    authenticate_guarded,
+)
 from audit.services import audit_record
 from marketplace import selectors, services
 from marketplace.api import serializers as s

@@ -66,7 +66,12 @@ def build_world(*, mentor, company, coordinator, administrator) -> World:
     from accounts.models import ConsentPurpose, User
     from accounts.services import consent_grant
     from chat.models import ChatSocket
-    from chat.services import conversation_open_for_match, message_report, message_send, report_resolve
+    from chat.services import (
+        conversation_open_for_match,
+        message_report,
+        message_send,
+        report_resolve,
+    )
     from cycles.models import MatchStatus, ProposalStatus
     from cycles.services import proposal_reject
     from followup.services import feedback_give, match_nudge, meeting_log, outcome_report

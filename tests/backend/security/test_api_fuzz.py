@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from django.db import transaction
 from rest_framework.throttling import SimpleRateThrottle
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance

@@ -115,9 +115,9 @@ print(json.dumps({"project": project.pk, "conversation": conversation.pk, "offer
 """
 
 
-def _seed(server) -> dict[str, int]:
+def _seed(live) -> dict[str, int]:
     code = SEED % {"fields": json.dumps(FIELDS).replace("\\", "\\\\"), "password": PASSWORD}
-    return json.loads(server.shell(code).strip().splitlines()[-1])
+    return json.loads(live.shell(code).strip().splitlines()[-1])
 
 
 class Person:
