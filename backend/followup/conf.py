@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_int, env_list

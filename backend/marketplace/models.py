@@ -24,12 +24,12 @@ class LabelledModel(models.Model):
         abstract = True
         ordering = ["code"]
 
+    def __str__(self) -> str:
+        return self.label_fr
+
     @property
     def label(self) -> str:
         return self.label_en if (get_language() or "fr").startswith("en") else self.label_fr
-
-    def __str__(self) -> str:
-        return self.label_fr
 
 
 # --- Reference data -------------------------------------------------------------------------------
@@ -252,6 +252,9 @@ class MentorSkill(models.Model):
             models.CheckConstraint(condition=Q(level__gte=1, level__lte=3), name="mentor_skill_level"),
         ]
 
+    def __str__(self) -> str:
+        return f"mentor {self.mentor_id}: skill {self.skill_id} level {self.level}"
+
 
 class CoordinatorScope(models.Model):
     """The territories a coordinator works for; set by an administrator."""
@@ -265,6 +268,9 @@ class CoordinatorScope(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "territory"], name="coordinator_scope_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"coordinator {self.user_id}: territory {self.territory_id}"
 
 
 # --- Offers ---------------------------------------------------------------------------------------
@@ -318,6 +324,9 @@ class OfferSkill(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["offer", "skill"], name="offer_skill_unique")]
 
+    def __str__(self) -> str:
+        return f"offer {self.offer_id}: skill {self.skill_id} level {self.level}"
+
 
 # --- Projects and requests ------------------------------------------------------------------------
 
@@ -350,6 +359,9 @@ class ProjectNeed(models.Model):
             models.UniqueConstraint(fields=["project", "skill"], name="project_need_unique"),
             models.CheckConstraint(condition=Q(importance__gte=1, importance__lte=3), name="project_need_importance"),
         ]
+
+    def __str__(self) -> str:
+        return f"project {self.project_id}: skill {self.skill_id} importance {self.importance}"
 
 
 class RequestKind(models.IntegerChoices):
@@ -421,3 +433,6 @@ class RequestNeed(models.Model):
             models.UniqueConstraint(fields=["request", "skill"], name="request_need_unique"),
             models.CheckConstraint(condition=Q(importance__gte=1, importance__lte=3), name="request_need_importance"),
         ]
+
+    def __str__(self) -> str:
+        return f"request {self.request_id}: skill {self.skill_id} importance {self.importance}"

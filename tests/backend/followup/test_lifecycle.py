@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from cycles.models import MatchStatus
-from tests.conftest import client_for
 from tests.backend.followup.conftest import make_match
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from cycles.models import MatchStatus
 from followup.models import OutboxMessage, OutboxStatus
-from followup.services import outbox_backoff_seconds, outbox_deliver_due, outbox_enqueue, reminders_enqueue_due
+from followup.services import (
+    outbox_backoff_seconds,
+    outbox_deliver_due,
+    outbox_enqueue,
+    reminders_enqueue_due,
+)
 from tests.backend.followup.conftest import FlakyBackend, make_match
 
 pytestmark = pytest.mark.django_db

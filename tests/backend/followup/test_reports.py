@@ -20,7 +20,14 @@ from followup.reports import ReportScope, report_build, shown_partition
 from marketplace.models import Gender, Territory
 from tests.backend.followup.conftest import make_match
 from tests.conftest import client_for
-from tests.factories import EntrepreneurProfileFactory, OfferFactory, ProjectFactory, luhn_complete, request_for, town
+from tests.factories import (
+    EntrepreneurProfileFactory,
+    OfferFactory,
+    ProjectFactory,
+    luhn_complete,
+    request_for,
+    town,
+)
 
 pytestmark = pytest.mark.django_db
 

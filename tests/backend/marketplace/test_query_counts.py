@@ -5,7 +5,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import client_for
-from tests.factories import CompanyProfileFactory, EntrepreneurProfileFactory, MentorProfileFactory, OfferFactory, ProjectFactory, request_for
+from tests.factories import (
+    CompanyProfileFactory,
+    EntrepreneurProfileFactory,
+    MentorProfileFactory,
+    OfferFactory,
+    ProjectFactory,
+    request_for,
+)
 
 pytestmark = pytest.mark.django_db
 

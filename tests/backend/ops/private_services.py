@@ -22,7 +22,6 @@ import urllib.request
 from pathlib import Path
 
 from config.processes import BACKEND_DIR, MIGRATE_COMMAND, local
-
 from tests.conftest import skip_or_fail
 
 START_TIMEOUT = 30.0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from config import processes
 
 REPO = Path(__file__).resolve().parents[3]

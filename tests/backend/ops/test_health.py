@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+
 from config import health
 
 pytestmark = pytest.mark.django_db

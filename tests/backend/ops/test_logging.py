@@ -9,8 +9,8 @@ import logging
 import re
 
 import pytest
-from config.logging import JsonFormatter, RequestIdFilter
 
+from config.logging import JsonFormatter, RequestIdFilter
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ import json
 import time
 
 import pytest
-from config.processes import web_http_command, web_ws_command
 
+from config.processes import web_http_command, web_ws_command
 from tests.backend.ops.private_services import (
     PrivatePostgres,
     PrivateRedis,
@@ -139,7 +139,6 @@ def test_the_scheduler_runs_each_housekeeping_job_then_stops_at_once_on_term(sta
     from pathlib import Path
 
     from config.processes import BACKEND_DIR, scheduler_command
-
     from tests.backend.ops.private_services import wait_until
 
     assert all(code == 200 for code, _ in stack.wait_for(200).values())  # migrated
