@@ -12,7 +12,7 @@ class LabelledAdmin(admin.ModelAdmin):
 @admin.register(m.Territory)
 class TerritoryAdmin(admin.ModelAdmin):
     list_display = ("code", "name")
-    search_fields = ("code", "name")
+    search_fields = ("code", "name", "towns__name")
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -49,6 +49,7 @@ class NeighbourhoodAdmin(admin.ModelAdmin):
 @admin.register(m.SkillGroup)
 class SkillGroupAdmin(LabelledAdmin):
     list_display = ("code", "label_fr", "label_en", "position")
+    search_fields = ("code", "label_fr", "label_en", "skills__label_fr")
 
 
 @admin.register(m.Skill)
