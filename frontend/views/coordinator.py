@@ -234,11 +234,6 @@ def cycle_configure(request: HttpRequest, cycle_id: int) -> HttpResponse:
     return render(request, "frontend/coordinator/cycle_configure.html", {"form": form, "cycle": cycle})
 
 
-def _run_is_stale(cycle: Cycle) -> bool:
-    beat = cycle.run_heartbeat_at or cycle.run_started_at
-    return beat is None or (timezone.now() - beat).total_seconds() >= cycle_services.run_stale_seconds()
-
-
 def _progress(cycle: Cycle) -> dict[str, Any]:
     stage = RunStage(cycle.run_stage) if cycle.run_stage in RunStage.values else RunStage.IDLE
     return {
@@ -265,7 +260,10 @@ def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
         "undecided": counts.get(ProposalStatus.PROPOSED, 0),
         "unmatched": cycle_selectors.unmatched_list_for_cycle(cycle).count(),
         "can_open": status == CycleStatus.DRAFT,
-        "can_run": status == CycleStatus.OPEN or (status == CycleStatus.SOLVING and _run_is_stale(cycle)),
+        "can_run": status == CycleStatus.OPEN,
+        # Whether the run is dead is the service's call (heartbeat, and on PostgreSQL the worker's
+        # lock): the page always offers a restart, which is refused while the run is alive.
+        "can_restart": status == CycleStatus.SOLVING,
         "can_resolve": status == CycleStatus.REVIEW,
         "can_publish": status == CycleStatus.REVIEW,
         "can_close": status not in (CycleStatus.SOLVING, CycleStatus.CLOSED),

@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 WIDTH = 400  # viewBox units; the SVG scales to its container (site.css)
-LABEL_WIDTH = 150
+LABEL_WIDTH = 175
 ROW_HEIGHT = 26
 BAR_HEIGHT = 16
 
@@ -49,7 +49,7 @@ def _frame(chart_id: str, title: str, desc: str, height: int, body: SafeString) 
     )
 
 
-def _truncate(label: str, limit: int = 22) -> str:
+def _truncate(label: str, limit: int = 25) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 

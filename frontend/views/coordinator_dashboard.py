@@ -131,7 +131,9 @@ def _waiting(request: HttpRequest, scope: reports.ReportScope) -> list[dict[str,
     for i, (low, high) in enumerate(WAIT_BUCKETS):
         label = (_("%(low)d à %(high)d jours") % {"low": low, "high": high} if high is not None
                  else _("%(low)d jours et plus") % {"low": low})
-        out.append({"label": label, "count": cells[i]})
+        # The chart's axis has room for numbers only; the table says it in words.
+        short = f"{low}–{high}" if high is not None else f"≥ {low}"
+        out.append({"label": label, "short": short, "count": cells[i]})
     return out
 
 
@@ -168,9 +170,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 x_label=_("Score sur 100")) if scores else None,
             "waiting_chart": charts.columns(
                 "chart-waiting", title=_("Attente des demandes encore sans binôme"),
-                bars=[charts.Bar(label=w["label"], value=None if w["count"] is None else float(w["count"]),
+                bars=[charts.Bar(label=w["short"], value=None if w["count"] is None else float(w["count"]),
                                  text=str(w["count"] or "")) for w in waiting],
-                x_label=_("Temps d'attente depuis le dépôt")),
+                x_label=_("Jours d'attente depuis le dépôt")),
         })
     return render(request, "frontend/coordinator/dashboard.html", context)
 

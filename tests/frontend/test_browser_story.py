@@ -128,6 +128,7 @@ def test_from_a_request_to_a_live_conversation_through_a_coordinators_cycle(
         row = page.locator("table.proposals tbody tr", has_text=title)
         assert row.count() == 1, page.locator("main").inner_text()[:800]
         assert row.locator("th a").inner_text() == title  # shown as text, not markup
+        nadia.no_horizontal_scroll("coordinator-proposals")  # the wide table scrolls inside its box
         nadia.check("coordinator-proposals")
         row.locator("th a").click()
         page.wait_for_load_state()
@@ -147,6 +148,7 @@ def test_from_a_request_to_a_live_conversation_through_a_coordinators_cycle(
         nadia.check("coordinator-assign", shots=False)
         nadia.goto("/coordination/tableau-de-bord/")
         assert page.locator("main svg[role=img]").count() == 4
+        nadia.no_horizontal_scroll("coordinator-dashboard")
         nadia.check("coordinator-dashboard")
         with page.expect_download() as download:
             page.locator("main a[href^='/coordination/tableau-de-bord/rapport.csv']").click()

@@ -167,14 +167,14 @@ def test_a_cycle_being_solved_shows_its_progress_for_the_script_and_a_link_witho
     assert f'data-progress-url="/coordination/cycles/{cycle.pk}/progression/"' in html
     assert f'<a href="/coordination/cycles/{cycle.pk}/">Actualiser maintenant</a>' in html
     assert 'src="/static/frontend/js/coordinator.js"' in html and "Lancer le calcul" not in html
+    # A second run while this one is alive (queued, fresh) is refused, with the reason shown.
+    response = client.post(f"/coordination/cycles/{cycle.pk}/calculer/", follow=True)
+    assert "Un calcul de ce cycle est déjà en cours." in flashed(response)
     Cycle.objects.filter(pk=cycle.pk).update(run_stage="solve", run_progress=0.4)
     response = client.get(f"/coordination/cycles/{cycle.pk}/progression/")
     assert response["Cache-Control"] == "no-store"
     assert response.json() == {"status": "solving", "status_label": "Calcul en cours", "stage": "solve",
                                "stage_label": "Optimisation", "progress": 0.4, "solving": True, "error": ""}
-    # A second run while this one is alive is refused, with the reason shown.
-    response = client.post(f"/coordination/cycles/{cycle.pk}/calculer/", follow=True)
-    assert "Un calcul de ce cycle est déjà en cours." in flashed(response)
 
 
 def test_publishing_turns_approved_proposals_into_pending_matches(page_client, review, coordinator):
