@@ -75,6 +75,8 @@ PERIODIC_COMMANDS = [
     ["python", "manage.py", "expire_matches"],
     ["python", "manage.py", "followup_reminders"],
     ["python", "manage.py", "send_outbox", "--prune-days", "90"],
+    # GDPR retention: abandoned sign-ups and old audit entries (accounts/gdpr.py, docs/security.md).
+    ["python", "manage.py", "purge_retention"],
 ]
 SCHEDULER_INTERVAL_SECONDS = 3600
 
