@@ -300,7 +300,11 @@ def main() -> None:
             plan = [t for t in plan if t.kind in args.only.split(",")]
         for target in plan:
             auth = auth_for(target, tokens, cookies)
-            status, _, body = http("GET", base + target.path, headers=auth)
+            # One request first (it also waits until the previous target's backlog is served).
+            try:
+                status, _, body = http("GET", base + target.path, headers=auth, timeout=60)
+            except OSError as exc:
+                status, body = 0, repr(exc).encode()
             if status != 200:
                 print(f"  ! {target.label}: HTTP {status} before the run: {body[:200]!r}", flush=True)
             wrk(base, target, auth=auth, duration=1, connections=min(10, args.connections), threads=1, script=script)
@@ -308,12 +312,16 @@ def main() -> None:
             raw = wrk(base, target, auth=auth, duration=args.duration, connections=args.connections,
                       threads=args.threads, script=script)
             seconds = raw["duration_us"] / 1e6
+            # wrk only counts answers received before the end: requests still in flight when it stops
+            # (a view slower than the whole run) are in no counter. None completed = all failed.
+            stalled = connections_in_flight = args.connections if raw["requests"] == 0 else 0
             row = {
                 "kind": target.kind, "role": target.role, "path": target.path,
                 "requests_per_s": round(raw["requests"] / seconds, 1),
                 "p50_ms": round(raw["p50_us"] / 1000, 1), "p99_ms": round(raw["p99_us"] / 1000, 1),
                 "max_ms": round(raw["max_us"] / 1000, 1),
-                "errors": raw["non2xx"] + raw["socket_errors"] + raw["timeouts"],
+                "errors": raw["non2xx"] + raw["socket_errors"] + raw["timeouts"] + stalled,
+                "none_completed": connections_in_flight > 0,
                 "non2xx": raw["non2xx"], "socket_errors": raw["socket_errors"], "timeouts": raw["timeouts"],
                 "bytes_per_response": round(raw["bytes"] / max(raw["requests"], 1)),
                 "body_bytes_per_response": round(raw["body_bytes"] / max(raw["answers"], 1)),
@@ -334,6 +342,10 @@ def print_table(results: list[dict]) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r['requests_per_s'] / ceiling:.2f}" if ceiling else "n/a"
+        if r["none_completed"]:
+            print(f"| {r['kind']} | {r['role']} | `{r['path']}` | 0 | 0 | > {r['seconds']} s | > {r['seconds']} s | "
+                  f"{r['errors']} (none completed) | n/a | {r['load1_before']} |")
+            continue
         print(f"| {r['kind']} | {r['role']} | `{r['path']}` | {r['requests_per_s']:.0f} | {ratio} | {r['p50_ms']} | "
               f"{r['p99_ms']} | {r['errors']} | {r['bytes_per_response']} | {r['load1_before']} |")
 
