@@ -146,6 +146,8 @@ def test_from_a_request_to_a_live_conversation_through_a_coordinators_cycle(
         nadia.check("coordinator-unmatched", shots=False)
         nadia.goto(cycle_path + "affecter/")
         nadia.check("coordinator-assign", shots=False)
+        nadia.goto(cycle_path + "reglages/")
+        nadia.check("coordinator-cycle-settings", shots=False)
         nadia.goto("/coordination/tableau-de-bord/")
         assert page.locator("main svg[role=img]").count() == 4
         nadia.no_horizontal_scroll("coordinator-dashboard")
