@@ -76,6 +76,42 @@ class ScopedAddressThrottle(_AlwaysWait, SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
+class _PageScopeThrottle(_AlwaysWait, SimpleRateThrottle):
+    """A scope's per-address throttle for pages, with the same cache key as the API's
+    ``ScopedRateThrottle``: a page and its API endpoint share one budget."""
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        super().__init__()
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def page_rate_retry_after(request: Any, scope: str) -> float | None:
+    """Count one POST of a page against ``scope``; the seconds to wait if over the rate."""
+    throttle = _PageScopeThrottle(scope)
+    return None if throttle.allow_request(request, None) else throttle.wait()
+
+
+class ThrottledFormPageMixin:
+    """For a form page (``FormView``) whose POST the API also offers: same scope, same budget,
+    429 with ``Retry-After`` and the form shown again, unvalidated."""
+
+    throttle_scope = ""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        wait = page_rate_retry_after(request, self.throttle_scope)
+        if wait is not None:
+            kwargs = {k: v for k, v in self.get_form_kwargs().items() if k not in ("data", "files")}  # type: ignore[attr-defined]
+            form = self.get_form_class()(**kwargs)  # type: ignore[attr-defined]  (unbound: not validated)
+            form.cleaned_data = {}  # add_error expects a validated form; this one never will be
+            form.add_error(None, str(THROTTLED_MESSAGE))
+            response = self.render_to_response(self.get_context_data(form=form), status=429)  # type: ignore[attr-defined]
+            return retry_after_header(response, wait)
+        return super().post(request, *args, **kwargs)  # type: ignore[misc]
+
+
 class UserThrottle(_AlwaysWait, UserRateThrottle):
     """The API per signed-in user (``user`` rate); anonymous callers fall to ``AnonThrottle``."""
 

@@ -133,6 +133,9 @@ def test_message_flooding_is_refused_with_retry_after(entrepreneur, mentor, sett
     from tests.factories import ProjectFactory, request_for
 
     settings.CHAT_RATE_LIMIT_MESSAGES = 3
+    # The chat's window is fixed (aligned on multiples of its length): a long one, so that these few
+    # sends do not straddle two windows.
+    settings.CHAT_RATE_LIMIT_WINDOW_SECONDS = 3600
     req = request_for(ProjectFactory(owner=entrepreneur))
     match = Match.objects.create(request=req, entrepreneur=entrepreneur, provider_user=mentor,
                                  mentor=mentor.mentor_profile, territory=req.territory, status="active", slot=1)
@@ -161,3 +164,33 @@ def test_the_gdpr_endpoints_are_rate_limited_per_user(entrepreneur, rates):
     for _ in range(2):
         assert api.post("/api/me/export/", {"password": "wrong"}, format="json").status_code == 400
     _assert_429(api.post("/api/me/erase/", {"password": PASSWORD, "confirm": True}, format="json"))
+
+
+def test_the_registration_and_reset_pages_share_the_api_rates(rates):
+    from django.test import Client
+
+    rates(register="2/hour", password_reset="2/hour")
+    api = client_for(None)
+    api.post("/api/auth/register/", {"email": "bad"}, format="json", REMOTE_ADDR=OTHER)
+    api.post("/api/auth/password/reset/", {"email": "a@example.org"}, format="json", REMOTE_ADDR=OTHER)
+    browser = Client(REMOTE_ADDR=OTHER)
+    assert browser.post("/inscription/", {"email": "bad"}).status_code == 200  # the form, with errors
+    page = browser.post("/inscription/", {"email": "bad"})
+    _assert_429(page)
+    assert "Trop de tentatives" in page.content.decode()
+    assert browser.post("/mot-de-passe/oublie/", {"email": "b@example.org"}).status_code == 302
+    _assert_429(browser.post("/mot-de-passe/oublie/", {"email": "c@example.org"}))
+    # Another address is not affected.
+    assert Client(REMOTE_ADDR=VICTIM_HOME).post("/mot-de-passe/oublie/", {"email": "d@example.org"}).status_code == 302
+
+
+def test_a_throttled_reset_page_sends_no_mail(rates, entrepreneur):
+    from django.core import mail
+    from django.test import Client
+
+    rates(password_reset="1/hour")
+    browser = Client(REMOTE_ADDR=OTHER)
+    browser.post("/mot-de-passe/oublie/", {"email": entrepreneur.email})
+    sent = len(mail.outbox)
+    _assert_429(browser.post("/mot-de-passe/oublie/", {"email": entrepreneur.email}))
+    assert len(mail.outbox) == sent
