@@ -14,7 +14,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.services import user_register
-from accounts.throttling import ThrottledLoginPageMixin
+from accounts.throttling import (
+    THROTTLED_MESSAGE,
+    ThrottledFormPageMixin,
+    ThrottledLoginPageMixin,
+    page_rate_retry_after,
+    retry_after_header,
+)
 from frontend.access import login_required
 from frontend.forms import LoginForm, RegisterForm, apply_service_errors
 from frontend.navigation import home_url_for
@@ -37,6 +43,12 @@ def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(home_url_for(request.user))
     form = RegisterForm(request.POST or None, initial={"role": request.GET.get("role", "")})
+    wait = page_rate_retry_after(request, "register") if request.method == "POST" else None
+    if wait is not None:  # the API's registration rate, per address (accounts/throttling.py)
+        form = RegisterForm(initial={"role": request.POST.get("role", "")})
+        form.cleaned_data = {}
+        form.add_error(None, str(THROTTLED_MESSAGE))
+        return retry_after_header(render(request, "frontend/public/register.html", {"form": form}, status=429), wait)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -76,7 +88,9 @@ def my_space(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(home_url_for(request.user))
 
 
-class PasswordResetView(auth_views.PasswordResetView):
+class PasswordResetView(ThrottledFormPageMixin, auth_views.PasswordResetView):
+    throttle_scope = "password_reset"  # shared with the API: reset e-mails cannot be used to flood
+
     template_name = "frontend/registration/password_reset.html"
     email_template_name = "frontend/registration/password_reset_email.txt"
     subject_template_name = "frontend/registration/password_reset_subject.txt"
@@ -87,7 +101,9 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "frontend/registration/password_reset_done.html"
 
 
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+class PasswordResetConfirmView(ThrottledFormPageMixin, auth_views.PasswordResetConfirmView):
+    throttle_scope = "password_reset"
+
     template_name = "frontend/registration/password_reset_confirm.html"
     success_url = reverse_lazy("frontend:password_reset_complete")
 
