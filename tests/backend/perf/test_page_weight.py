@@ -39,7 +39,7 @@ def transferred(html: bytes) -> tuple[int, dict[str, int]]:
 
 
 @pytest.fixture
-def full_world(world):
+def full_world(world):  # noqa: F811 (the imported fixture)
     """Every list of the main pages with at least a full page of rows (25 in the coordinator's tables)."""
     provider = MentorProfileFactory()
     for score in range(30):

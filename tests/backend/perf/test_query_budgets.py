@@ -23,7 +23,13 @@ from tests.backend.cycles.conftest import make_cycle, make_proposal, open_reques
 from tests.backend.followup.conftest import make_match
 from tests.backend.perf.endpoints import list_endpoints
 from tests.conftest import client_for
-from tests.factories import EntrepreneurProfileFactory, MentorProfileFactory, OfferFactory, ProjectFactory, request_for
+from tests.factories import (
+    EntrepreneurProfileFactory,
+    MentorProfileFactory,
+    OfferFactory,
+    ProjectFactory,
+    request_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +132,7 @@ def world(entrepreneur, mentor, company, coordinator, administrator):
     personas = {"entrepreneur": entrepreneur, "mentor": mentor, "company": company, "coordinator": coordinator,
                 "administrator": administrator}
     made = World(personas)
-    made.grow(2)
+    made.grow(1)
     return made
 
 
@@ -153,7 +159,7 @@ def test_an_api_list_runs_the_same_queries_for_few_and_many_rows(world, persona,
     client.get(url)  # per-user caches (coordinator scope) warmed out of the measure
     few, response = _count(lambda: client.get(url))
     rows_few = _rows(response)
-    world.grow(4)
+    world.grow(2)
     many, response = _count(lambda: client.get(url))
     assert _rows(response) > rows_few, f"{url} as {persona}: the list did not grow, the test proves nothing"
     assert many == few, f"{url} as {persona}: {few} queries for {rows_few} rows, {many} for {_rows(response)}"
@@ -168,7 +174,7 @@ def test_a_page_runs_the_same_queries_for_few_and_many_rows(world, persona, path
     client.get(url)
     few, response = _count(lambda: client.get(url))
     size_few = len(_body(response))
-    world.grow(4)
+    world.grow(2)
     many, response = _count(lambda: client.get(url))
     if grows:
         assert len(_body(response)) > size_few, f"{url} as {persona}: the page did not grow, the test proves nothing"
