@@ -1,4 +1,4 @@
-"""The HTTP benchmark itself (``benchmarks/http.py`` is its entry point); see that file."""
+"""The HTTP benchmark itself (``benchmarks/http_load.py`` is its entry point); see that file."""
 
 from __future__ import annotations
 

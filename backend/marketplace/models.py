@@ -414,7 +414,7 @@ class Request(models.Model):
             models.Index(fields=["status", "created_at"]),
             # The list's default order (-created_at, -id) with no status filter: all requests for an
             # administrator, one territory's for a coordinator. Without these, every page sorted
-            # the 100,000 national requests (0.5 s measured by benchmarks/http.py).
+            # the 100,000 national requests (0.5 s measured by benchmarks/http_load.py).
             models.Index(fields=["created_at", "id"], name="request_created_idx"),
             models.Index(fields=["territory", "created_at", "id"], name="request_territory_created_idx"),
         ]

@@ -3,7 +3,7 @@ the national data set, driven by wrk, with the no-database ceiling of the same s
 run.
 
     apt-get install -y wrk                 # Debian's wrk; the script stops with this hint without it
-    .venv/bin/python benchmarks/http.py    # one command; see benchmarks/README.md, "## HTTP"
+    .venv/bin/python benchmarks/http_load.py    # one command; see benchmarks/README.md, "## HTTP"
 
 Steps: (1) ``benchmarks/http_data.py`` loads ``seed_demo`` with 100,000 entrepreneurs, 50,000
 mentors and 2,000 companies into the PostgreSQL database ``sociallab_bench_http`` (reused when it
@@ -24,26 +24,11 @@ configuration (benchmarks/http_urls.py). Bounded: every wrk run has a duration a
 127.0.0.1 only.
 """
 
-# This file is named as the issue asks, but "http" is also a standard-library package: a script run
-# from benchmarks/ (this one, chat.py, ...) has this directory first on sys.path, so any
-# ``import http`` there would find this file. Imported under that name, it loads the real package
-# in its place (importlib returns what sys.modules holds once the import is done).
-if __name__ == "http":
-    import importlib.machinery as _machinery
-    import importlib.util as _util
-    import os as _os
-    import sys as _sys
+import os
+import sys
 
-    _here = _os.path.dirname(_os.path.abspath(__file__))
-    _spec = _machinery.PathFinder.find_spec(
-        "http", [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != _here])
-    _module = _util.module_from_spec(_spec)
-    _sys.modules["http"] = _module
-    _spec.loader.exec_module(_module)
-elif __name__ == "__main__":
-    import os
-    import sys
-
+if __name__ == "__main__":
+    # Run as a script: the repository root (for ``benchmarks.*``) instead of this directory.
     _here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [os.path.dirname(_here)] + [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
     from benchmarks.http_run import main
