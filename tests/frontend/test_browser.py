@@ -1,10 +1,13 @@
 """The story in a real Chromium (Debian's, through Playwright) against Daphne: registration,
-onboarding, a request, a mentor's and a company's profile, in French then in English. Every page
-is audited with axe-core (no serious or critical violation), must raise no CSP violation, and
-is photographed at phone (360 px) and desktop (1280 px) widths into test-artifacts/screenshots/."""
+onboarding, a request, a mentor's and a company's profile, a company's home and offers, the 403 and
+404 pages and the password pages (change, reset request, sent, new password from a real reset
+link, complete), in French then in English. Every page is audited with axe-core (no serious or
+critical violation), must raise no CSP violation, and is photographed at phone (360 px) and
+desktop (1280 px) widths into test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -179,5 +182,98 @@ def test_mentor_and_company_profiles(browser, server, lang):
         visit.submit()
         assert "/entreprise/offres/nouvelle/" in page.url, page.locator("main").inner_text()[:500]
         visit.check("offer-form")
+    finally:
+        visit.close()
+
+
+# A company's profile and offer, a password-reset link for its account (uid and token made with
+# Django's own generator in the server's database) and the 404 page as production serves it: the
+# live server runs with DEBUG on, where Django answers a 404 with its technical page, so the app's
+# 404 response (headers, CSP nonce and all) is made here with DEBUG off and served by the browser
+# at the server's origin. One ``manage.py shell`` for all three (a process start costs seconds).
+COMPANY_SEED = """
+import datetime as dt, json
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.test import Client, override_settings
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from accounts.models import User
+from marketplace import services as m
+from marketplace.models import Language, ProjectStage, Skill, Town
+user = User.objects.get(email="{email}")
+m.company_profile_upsert(user=user, name="Bêta <b>SAS</b>", siret="{siret}", town=Town.objects.get(insee_code="33249"))
+today = timezone.localdate()
+m.offer_create(user=user, title="Atelier <i>pitch</i>", capacity=2, hours_budget=20, starts_on=today,
+    ends_on=today + dt.timedelta(days=90), languages=[Language.objects.get(code="{lang}")],
+    accepted_stages=[ProjectStage.objects.get(code="idea")],
+    skills=[m.SkillLevel(skill=Skill.objects.get(code="pitch"), level=3)])
+print("RESET", urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user))
+client = Client(HTTP_HOST="127.0.0.1")
+client.cookies[settings.LANGUAGE_COOKIE_NAME] = "{lang}"
+with override_settings(DEBUG=False):
+    response = client.get("/page-introuvable/")
+print("NOTFOUND", json.dumps({"status": response.status_code, "body": response.content.decode(),
+    "headers": {k: v for k, v in response.headers.items() if k.lower() != "content-length"}}))
+"""
+SIRETS = {"fr": "44679852200012", "en": "44679852200020"}
+NEW_PASSWORD = "un-autre-mot-de-passe-solide-43"
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_company_spaces_error_pages_and_password_pages(browser, server, lang):
+    visit = Visit(browser, server, lang)
+    page = visit.page
+    email = f"rh-{lang}@beta.example"
+    try:
+        switch_language(visit, lang)
+        visit.register("company", "RH Bêta", email)
+        out = server.shell(COMPANY_SEED.replace("{email}", email).replace("{siret}", SIRETS[lang])
+                           .replace("{lang}", lang))
+        uid, token = re.search(r"^RESET (\S+) (\S+)$", out, re.M).groups()
+        not_found = json.loads(re.search(r"^NOTFOUND (.*)$", out, re.M).group(1))
+
+        visit.goto("/entreprise/")
+        assert "Atelier <i>pitch</i>" in page.locator("main").inner_text()  # shown as text
+        visit.no_horizontal_scroll("company-home")
+        visit.check("company-home")
+        visit.goto("/entreprise/offres/")
+        assert "Atelier <i>pitch</i>" in page.locator("main").inner_text()
+        visit.no_horizontal_scroll("offers")
+        visit.check("offers")
+
+        response = page.goto(server.url + "/parrainage/")  # a mentor's page: 403 for a company
+        assert response.status == 403
+        visit.check("403")
+
+        visit.goto("/mot-de-passe/modifier/")
+        assert page.locator("#id_old_password").count() == 1
+        visit.check("password-change")
+
+        # Signed out: the reset request, the "sent" page, the link, the new password, the end.
+        visit.context.clear_cookies()
+        switch_language(visit, lang)
+        visit.goto("/mot-de-passe/oublie/")
+        page.locator("#id_email").fill(email)
+        visit.submit()
+        assert page.url.endswith("/mot-de-passe/envoye/"), page.url
+        visit.check("password-reset-sent", shots=False)
+        visit.goto(f"/mot-de-passe/nouveau/{uid}/{token}/")
+        assert page.url.endswith(f"/mot-de-passe/nouveau/{uid}/set-password/"), page.url
+        assert page.locator("#id_new_password1").count() == 1, page.locator("main").inner_text()[:300]
+        visit.check("password-reset-confirm")
+        page.locator("#id_new_password1").fill(NEW_PASSWORD)
+        page.locator("#id_new_password2").fill(NEW_PASSWORD)
+        visit.submit()
+        assert page.url.endswith("/mot-de-passe/change/"), page.url
+        visit.check("password-reset-complete", shots=False)
+
+        assert not_found["status"] == 404
+        missing = server.url + "/page-introuvable/"
+        page.route(missing, lambda route: route.fulfill(
+            status=404, headers=not_found["headers"], body=not_found["body"]))
+        assert page.goto(missing).status == 404
+        visit.check("404")
     finally:
         visit.close()
