@@ -12,6 +12,10 @@ import os
 
 import pytest
 
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
 REQUIRE_SERVICES = os.environ.get("SOCIALLAB_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
 
@@ -130,3 +134,39 @@ def administrator(db):
     from tests.factories import UserFactory
 
     return UserFactory(role=Role.ADMINISTRATOR, is_staff=True, is_superuser=True, email="admin@sociallab.example")
+
+
+# --- Browser tests (tests/frontend, tests/backend/security): one Daphne server and one Chromium for
+# the whole session ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def server():
+    from pathlib import Path
+
+    from tests.frontend.live import live_server
+
+    if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
+        skip_or_fail(f"browser tests need Debian's Chromium at {CHROMIUM}")
+    with live_server() as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def cycle_worker(server):
+    """The background worker that solves cycles, on the live server's database (lazily: only
+    the tests that run a cycle start it, once)."""
+    from tests.frontend.live import worker
+
+    with worker(server) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()

@@ -30,7 +30,8 @@ def config_fields(required: bool = False) -> dict[str, serializers.Field]:
 
 
 class CycleSerializer(serializers.ModelSerializer):
-    territory = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    # null for an administrator's national cycle (all territories).
+    territory = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Cycle

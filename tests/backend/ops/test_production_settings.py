@@ -120,8 +120,9 @@ _PROBE = textwrap.dedent(
         "api_over_http": client.get("/api/schema/").status_code if settings.SECURE_SSL_REDIRECT else None,
         "api_location": (client.get("/api/schema/").headers.get("Location")
                          if settings.SECURE_SSL_REDIRECT else None),
-        # A page that needs neither the database nor the cache (they are unreachable here).
-        "admin_login_over_http": client.get("/admin/login/").status_code,
+        # A view that needs neither the database, the cache nor the static manifest (none exists
+        # here): the language switch answers a GET with a plain redirect to ``next``.
+        "setlang_over_http": client.get("/i18n/setlang/?next=/").status_code,
         "hsts_over_http": client.get("/healthz").headers.get("Strict-Transport-Security"),
         "hsts_header": client.get("/healthz", HTTP_X_FORWARDED_PROTO="https").headers.get("Strict-Transport-Security"),
     }))
@@ -159,7 +160,7 @@ def test_production_serves_https_only_except_the_health_probes():
 def test_the_https_redirect_can_be_left_to_the_proxy():
     facts = run_probe(production_env(SECURE_SSL_REDIRECT="0"))
     assert facts["ssl_redirect"] is False
-    assert facts["admin_login_over_http"] == 200
+    assert facts["setlang_over_http"] == 302
 
 
 _ROTATION_PROBE = textwrap.dedent(

@@ -12,8 +12,6 @@ import json
 
 import pytest
 
-from tests.frontend.conftest import browser, server  # noqa: F401  (the shared live-server fixtures)
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PASSWORD = "un-mot-de-passe-solide-42"
@@ -78,7 +76,7 @@ m.CoordinatorScope.objects.create(user=k, territory=territory)
 ep = m.EntrepreneurProfile.objects.create(user=e, town=town); ep.languages.set([fr])
 mp = m.MentorProfile.objects.create(user=mu, town=town, bio=F["mentor bio"], capacity=3); mp.languages.set([fr])
 cp = m.CompanyProfile.objects.create(user=cu, name=F["company name"], description=F["company description"],
-                                     siret="73282932000074", town=town)
+                                     siret="83219876543212", town=town)  # unused by the other browser tests (one server for all)
 stage = m.ProjectStage.objects.order_by("position").first()
 project = m.Project.objects.create(owner=e, title=F["project title"], description=F["project description"], stage=stage)
 def request(project):
