@@ -3,15 +3,8 @@ metadata only; reported messages (the only ones staff may read) are in MessageRe
 
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from chat.models import ChatSocket, Conversation, ConversationMember, Message, MessageReport
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Conversation)

@@ -3,15 +3,8 @@ the API (which record who, when and why), so the admin only reads proposals and 
 
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from cycles.models import Cycle, Match, Proposal, UnmatchedRequest
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Cycle)
