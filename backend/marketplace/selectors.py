@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
 from accounts.models import Role, User
@@ -49,16 +49,6 @@ def user_can_coordinate(user: Any, territory_id: int | None) -> bool:
     if _is_admin(user):
         return True
     return _is_coordinator(user) and territory_id in coordinator_territory_ids(user)
-
-
-def _matched_with(user: Any, field: str) -> Q:
-    """Rows linked to a match where ``user`` is the other party (any match state that was shown
-    to both: pending, active or ended)."""
-    from cycles.models import Match
-
-    return Q(Exists(Match.objects.filter(**{field: OuterRef("pk")}, provider_user=user))) | Q(
-        Exists(Match.objects.filter(**{field: OuterRef("pk")}, entrepreneur=user))
-    )
 
 
 def _none_if_anonymous(user: Any, qs: QuerySet[Any]) -> QuerySet[Any] | None:
