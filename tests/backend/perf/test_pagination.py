@@ -65,3 +65,43 @@ def test_the_coordinator_tables_are_paginated(coordinator):
     assert page.status_code == 200
     assert len(page.context["page"].object_list) == views.PAGE_SIZE
     assert page.context["page"].paginator.count == views.PAGE_SIZE + 3
+
+
+@pytest.mark.django_db
+def test_the_count_is_exact_up_to_the_limit_then_a_lower_bound(coordinator, monkeypatch):
+    """The API counts at most ``count_limit`` rows (no COUNT(*) over a national table): below it
+    the count is exact, above it a lower bound flagged ``count_exact: false``; the pages and their
+    links are the same either way."""
+    from marketplace.api.pagination import Pagination
+
+    for _ in range(7):
+        request_for(ProjectFactory(owner=EntrepreneurProfileFactory().user))
+    client = client_for(coordinator)
+    first = client.get("/api/requests/?page_size=3").json()
+    assert (first["count"], first["count_exact"], len(first["results"])) == (7, True, 3)
+    assert first["previous"] is None and "page=2" in first["next"]
+    last = client.get("/api/requests/?page_size=3&page=3").json()
+    assert (last["count"], last["count_exact"], len(last["results"]), last["next"]) == (7, True, 1, None)
+    assert "page=2" in last["previous"]
+    assert client.get("/api/requests/?page_size=3&page=last").json()["results"] == last["results"]
+    second = client.get("/api/requests/?page_size=3&page=2").json()
+    assert "page=" not in second["previous"] and "page=3" in second["next"]
+
+    monkeypatch.setattr(Pagination, "count_limit", 5)
+    capped = client.get("/api/requests/?page_size=3").json()
+    assert (capped["count"], capped["count_exact"]) == (5, False)  # at least 5: there are 7
+    deep = client.get("/api/requests/?page_size=3&page=2").json()  # 6 rows read, more to come
+    assert (deep["count"], deep["count_exact"]) == (7, False) and deep["next"]
+    end = client.get("/api/requests/?page_size=3&page=3").json()
+    assert (end["count"], end["count_exact"]) == (7, True)  # the last page knows the total
+    # Every row is reached once by following the links, whatever the count says.
+    ids = [r["id"] for page in (capped, deep, end) for r in page["results"]]
+    assert len(set(ids)) == 7
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["9", "0", "-1", "x"])
+def test_a_page_that_does_not_exist_is_a_404(coordinator, page):
+    request_for(ProjectFactory(owner=EntrepreneurProfileFactory().user))
+    response = client_for(coordinator).get(f"/api/requests/?page={page}")
+    assert response.status_code == 404 and response.json()["detail"]
