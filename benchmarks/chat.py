@@ -30,8 +30,8 @@ from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
 from benchmarks import chat_live  # noqa: E402
 
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sociallab_bench"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/1"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sociallab_bench_chat"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/4"
 
 
 @dataclass
@@ -178,6 +178,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_DB)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--logs", default="/tmp/chat-bench-logs")
+    parser.add_argument("--profile", metavar="DIR", help="run the chat's Daphne under yappi, profiles in DIR "
+                        "(yappi importable through PYTHONPATH; see benchmarks/chat_profile.py)")
     args = parser.parse_args()
     assert args.duration <= 120 and args.pairs <= 500, "bounded benchmark: at most 120 s and 500 pairs"
 
@@ -207,11 +209,15 @@ def main() -> None:
                     procs.append(chat_live.start_daphne(
                         port, env, app="benchmarks.chat_minimal_asgi:application" if minimal else "config.asgi:application",
                         log=logs / f"daphne-{kind}-{port}.log",
+                        profile=Path(args.profile) / f"{kind}-{count}-{int(rate)}-{port}.prof"
+                        if args.profile and not minimal else None,
                     ))
                 tag = f"r{int(rate)}{kind[0]}{count}x{random.randrange(10**6)}"
                 load_before = os.getloadavg()[0]
+                cpu_before = sum(process_cpu_seconds(p.pid) for p in procs)
                 stats = asyncio.run(drive(ports, seeded, rate=rate, duration=args.duration, drain=args.drain,
                                           minimal=minimal, run_tag=tag))
+                server_cpu = sum(process_cpu_seconds(p.pid) for p in procs) - cpu_before
             finally:
                 for proc in procs:
                     chat_live.stop(proc)
@@ -236,9 +242,21 @@ def main() -> None:
                 "lost": lost_acked + undelivered, "acked_not_stored": lost_acked, "undelivered": undelivered,
                 "doubled": stats.doubled, "load_avg_1m": round(load_before, 1), "errors": stats.errors,
                 "handshake_failures": stats.handshake_failures,
+                # CPU of the Daphne processes (all threads) per message sent: less noisy than
+                # latency on a shared machine, where other work competes for the two cores.
+                "server_cpu_ms_per_msg": round(1000 * server_cpu / max(1, stats.sent), 2),
             })
             print(json.dumps(rows[-1]), file=sys.stderr)
     print_table(rows)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (every thread), from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ensure_database(url: str) -> None:
@@ -253,15 +271,15 @@ def ensure_database(url: str) -> None:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print("| consumer | Daphne | layer | sockets | offered/s | sent | acked | persisted | delivered/s | p50 ms | p99 ms | max ms | lost | doubled | errors | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| consumer | Daphne | layer | sockets | offered/s | sent | acked | persisted | delivered/s | p50 ms | p99 ms | max ms | lost | doubled | errors | Daphne CPU ms/msg | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "0"
         if r["handshake_failures"]:
             errors += f", handshakes refused: {r['handshake_failures']}"
         print(f"| {r['consumer']} | {r['servers']} | {r['layer']} | {r['sockets']} | {r['offered_per_s']:g} | {r['sent']} "
               f"| {r['acked']} | {r['persisted'] if r['persisted'] is not None else 'n/a'} | {r['delivered_per_s']} "
-              f"| {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['lost']} | {r['doubled']} | {errors} | {r['load_avg_1m']} |")
+              f"| {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['lost']} | {r['doubled']} | {errors} | {r['server_cpu_ms_per_msg']} | {r['load_avg_1m']} |")
     chat = [r for r in rows if r["consumer"] == "chat" and r["servers"] == 1]
     base = [r for r in rows if r["consumer"] == "minimal"]
     for c, b in zip(chat, base, strict=False):

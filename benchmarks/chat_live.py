@@ -43,11 +43,13 @@ def server_env(database_url: str, redis_url: str | None, **extra: str) -> dict[s
 
 
 def start_daphne(port: int, env: dict[str, str], *, app: str = "config.asgi:application", timeout: float = 30,
-                 log: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start one Daphne process on 127.0.0.1:``port`` and wait until it accepts connections."""
+                 log: Path | None = None, profile: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start one Daphne process on 127.0.0.1:``port`` and wait until it accepts connections
+    (under yappi, writing ``profile`` when stopped, if given: benchmarks/chat_profile.py)."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [DAPHNE, "-b", "127.0.0.1", "-p", str(port), app], cwd=BACKEND, env=env, stdout=out, stderr=out,
+        ([PYTHON, str(REPO / "benchmarks" / "chat_profile.py"), str(profile)] if profile else [DAPHNE])
+        + ["-b", "127.0.0.1", "-p", str(port), app], cwd=BACKEND, env=env, stdout=out, stderr=out,
         start_new_session=True,
     )
     deadline = time.monotonic() + timeout

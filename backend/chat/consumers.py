@@ -17,10 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import SyncToAsync
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -53,6 +56,35 @@ def db(func: Callable[..., Any]) -> Callable[..., Any]:
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         return database_sync_to_async(func)
     return database_sync_to_async(func, thread_sensitive=False, executor=_DB_EXECUTOR)
+
+
+def _keep_connection_fresh() -> None:
+    """What ``close_old_connections`` does before a call, without its cost on every message: that
+    function re-arms Django's health check, so the next query of the thread is preceded by a
+    ``SELECT 1`` round trip. Here the thread's connection is only checked (and closed if broken)
+    after an error, or closed once it outlived CONN_MAX_AGE. A connection that died while idle
+    makes one call fail (an error frame; the client resends with the same client id)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.connection is None:
+        return
+    if conn.errors_occurred or (conn.close_at is not None and time.monotonic() >= conn.close_at):
+        conn.close_if_unusable_or_obsolete()
+    elif conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
+        conn.close()
+
+
+class _HotPathSyncToAsync(SyncToAsync):
+    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        _keep_connection_fresh()
+        return super().thread_handler(loop, *args, **kwargs)
+
+
+def hot_db(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``db`` for the per-message calls (send, replay) on PostgreSQL: same thread pool, without
+    the per-call health check round trip (see ``_keep_connection_fresh``)."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        return database_sync_to_async(func)
+    return _HotPathSyncToAsync(func, thread_sensitive=False, executor=_DB_EXECUTOR)
 
 
 def _is_seq(value: Any) -> bool:
@@ -92,7 +124,7 @@ def _unregister(channel_name: str) -> None:
     services.chat_socket_close(channel_name=channel_name)
 
 
-@db
+@hot_db
 def _messages_after(conversation_id: int, after_seq: int, limit: int) -> list[dict[str, Any]]:
     return [
         message_payload(m)
@@ -100,10 +132,14 @@ def _messages_after(conversation_id: int, after_seq: int, limit: int) -> list[di
     ]
 
 
-@db
+@hot_db
 def _send(user: Any, conversation_id: int, client_id: Any, body: Any) -> services.SendResult:
+    """Store (committed when this returns: no transaction is open in these threads); the consumer
+    publishes the message itself, from the event loop, without a second thread hop."""
     conversation = Conversation(pk=conversation_id)
-    return services.message_send(user=user, conversation=conversation, client_id=client_id, body=body)
+    return services.message_send(
+        user=user, conversation=conversation, client_id=client_id, body=body, broadcast=False
+    )
 
 
 @db
@@ -183,6 +219,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             except Exception:  # noqa: BLE001 - the presence row goes stale and is swept
                 logger.info("socket unregister failed", exc_info=True)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch, without its ``aclose_old_connections()`` before every handler: that
+        is one hop to the sync thread per frame and per group event (three per message sent), for
+        a connection this consumer never uses. Its database calls go through ``db`` / ``hot_db``,
+        which look after the connection of the thread they run on."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     # --- Frames from the client ----------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -246,6 +292,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 "duplicate": not result.created,
             }
         )
+        if result.created:
+            # Committed (acknowledged) first, then the doorbell, carrying the stored row so that
+            # receivers need not read it back. Best effort: a lost one is filled from the database.
+            try:
+                await self.channel_layer.group_send(
+                    self.group, {"type": "chat.message", "message": message_payload(message)}
+                )
+            except Exception:  # noqa: BLE001 - the database already holds the truth
+                logger.warning("chat broadcast to conversation %s failed", self.conversation_id, exc_info=True)
 
     async def _on_resume(self, frame: dict[str, Any]) -> None:
         after_seq = frame.get("after_seq")

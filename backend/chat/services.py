@@ -11,6 +11,7 @@ import logging
 import math
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -186,20 +187,59 @@ def _clean_body(body: Any) -> str:
     return body
 
 
+_rate_redis_scripts: dict[str, Any] = {}
+_rate_redis_lock = threading.Lock()
+
+# Count and, for the window's first message, set the expiry: one atomic command on the server.
+_RATE_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+def _rate_redis_counter() -> Any:
+    """The counting script on the default cache's Redis server, shared by every thread of the
+    process, or None when the cache is not Redis. Django's own cache object is per thread and per
+    async context, so each database call of a socket got a new connection pool (and the backend's
+    ``incr`` costs two round trips): this one client and one round trip replace them."""
+    config = settings.CACHES["default"]
+    if not config["BACKEND"].endswith(".RedisCache"):
+        return None
+    location = config["LOCATION"]
+    location = location[0] if isinstance(location, (list, tuple)) else str(location).split(",")[0]
+    script = _rate_redis_scripts.get(location)
+    if script is None:
+        import redis
+
+        with _rate_redis_lock:
+            if location not in _rate_redis_scripts:
+                client = redis.Redis.from_url(location, socket_timeout=1, socket_connect_timeout=1)
+                _rate_redis_scripts[location] = client.register_script(_RATE_LUA)
+            script = _rate_redis_scripts[location]
+    return script
+
+
 def rate_limit_check(*, user_id: int) -> None:
-    """Count one new message for ``user_id`` in a fixed window shared by every process (the cache
-    is Redis in production); raise ``RateLimited`` past the limit. Fails open if the cache is down:
-    losing the limit for a moment is better than refusing every message."""
+    """Count one new message for ``user_id`` in a fixed window shared by every process (a Redis
+    counter in production: one round trip to a small script that increments it and sets its
+    expiry on the window's first message); raise ``RateLimited`` past the limit. Fails open if Redis is down: losing the
+    limit for a moment is better than refusing every message."""
     limit = chat_setting("CHAT_RATE_LIMIT_MESSAGES")
     window = chat_setting("CHAT_RATE_LIMIT_WINDOW_SECONDS")
     now = time.time()
     index = int(now // window)
     key = f"chat:rate:{user_id}:{index}"
     try:
-        try:
-            count = cache.incr(key)  # one round trip in the common case
-        except ValueError:  # first message of the window
-            count = 1 if cache.add(key, 1, timeout=window + 1) else cache.incr(key)
+        counter = _rate_redis_counter()
+        if counter is not None:
+            # The cache's prefix and version: the same namespace as the cache's own keys.
+            count = int(counter(keys=[cache.make_key(key)], args=[window + 1]))
+        else:  # local memory cache (development, SQLite tests): per process
+            try:
+                count = cache.incr(key)
+            except ValueError:  # first message of the window
+                count = 1 if cache.add(key, 1, timeout=window + 1) else cache.incr(key)
     except Exception:  # noqa: BLE001
         logger.warning("chat rate limit unavailable (cache error); allowing", exc_info=True)
         return
@@ -207,30 +247,44 @@ def rate_limit_check(*, user_id: int) -> None:
         raise RateLimited(max(1, math.ceil((index + 1) * window - now)))
 
 
-def message_send(*, user: User, conversation: Conversation, client_id: Any, body: Any) -> SendResult:
+def message_send(
+    *, user: User, conversation: Conversation, client_id: Any, body: Any, broadcast: bool = True
+) -> SendResult:
     """Store a message and ring the conversation after commit. Called with a conversation
     fetched through ``conversation_get_for_user``. A resend with the same ``client_id`` returns
     the first row (``created=False``) and writes nothing. Raises ``ValidationError`` (by field),
-    ``ConversationClosed``, ``RateLimited``, or ``PermissionDenied`` if the sender was removed."""
+    ``ConversationClosed``, ``RateLimited``, or ``PermissionDenied`` if the sender was removed.
+
+    ``broadcast=False`` is for a caller that publishes the new message itself once this returns
+    (the socket consumer, from its event loop; it calls outside any transaction, so the message is
+    committed when this returns)."""
     client_id = _clean_client_id(client_id)
     body = _clean_body(body)
     rate_limit_check(user_id=user.pk)
+    store = _message_store_one_statement if connection.vendor == "postgresql" else _message_store
     try:
-        return _message_store(user=user, conversation=conversation, client_id=client_id, body=body)
+        result = store(user=user, conversation=conversation, client_id=client_id, body=body, broadcast=broadcast)
     except IntegrityError:
-        # A resend raced its original: the locking query's snapshot predates the original's
-        # commit, so the unique (conversation, sender, client_id) constraint caught it. Once more:
-        # the original is now visible and is returned.
-        return _message_store(user=user, conversation=conversation, client_id=client_id, body=body)
+        # A resend raced its original: the checking query's snapshot predates the original's
+        # commit, so the unique (conversation, sender, client_id) constraint caught it (and
+        # nothing of this attempt was kept). Once more: the original is now visible and returned.
+        result = store(user=user, conversation=conversation, client_id=client_id, body=body, broadcast=broadcast)
+    if result.created:
+        conversation.last_seq = result.message.seq
+        conversation.last_message_at = result.message.created_at
+    return result
 
 
-def _message_store(*, user: User, conversation: Conversation, client_id: str, body: str) -> SendResult:
+def _message_store(
+    *, user: User, conversation: Conversation, client_id: str, body: str, broadcast: bool
+) -> SendResult:
+    """The portable store (SQLite): a transaction that locks the conversation row."""
     with transaction.atomic():
         now = timezone.now()
         # Lock the conversation row: concurrent sends number their messages one after the other
         # (no two with the same seq, no gap), and a close or a removal cannot slip between the
         # checks and the insert. The same query checks membership, looks for a resend and
-        # whether someone must be e-mailed: one round trip instead of four.
+        # whether someone must be e-mailed.
         locked = (
             Conversation.objects.select_for_update(of=("self",))
             .filter(pk=conversation.pk, members__user=user, members__removed_at__isnull=True)
@@ -259,12 +313,112 @@ def _message_store(*, user: User, conversation: Conversation, client_id: str, bo
             created_at=now,
         )
         Conversation.objects.filter(pk=locked.pk).update(last_seq=message.seq, last_message_at=now)
-        broadcast_on_commit(locked.pk, {"type": "chat.message", "message": message_payload(message)})
+        if broadcast:
+            broadcast_on_commit(locked.pk, {"type": "chat.message", "message": message_payload(message)})
         if locked.notify_due:  # folded into the locking query: no extra round trip when all are online
             _notify_offline_members(conversation_id=locked.pk, sender=user, now=now)
-    conversation.last_seq = message.seq
-    conversation.last_message_at = now
     return SendResult(message, True)
+
+
+# One statement, one round trip, one commit (PostgreSQL, autocommit). The UPDATE allocates the
+# number: it takes the conversation row's lock, so concurrent sends of one conversation are
+# numbered one after the other, and it only happens for a current member, on an open
+# conversation, for a client id not used yet; the INSERT runs only if the UPDATE did. Under READ
+# COMMITTED, an UPDATE that waited for the lock re-reads the row itself (a close committed
+# meanwhile is seen) but the member / resend checks keep the statement's snapshot: a resend racing
+# its original fails on the unique (conversation, sender, client_id) constraint and the whole
+# statement is undone (no number used); ``message_send`` then runs it again and gets the original.
+# The last column says whether another member should be e-mailed (no live socket, not e-mailed in
+# the quiet period), so that check costs no round trip either.
+_SEND_SQL = """
+WITH member AS (
+    SELECT 1 FROM {member} WHERE conversation_id = %(c)s AND user_id = %(u)s AND removed_at IS NULL
+), prior AS (
+    SELECT id, seq, body, created_at, redacted_at FROM {message}
+    WHERE conversation_id = %(c)s AND sender_id = %(u)s AND client_id = %(cid)s
+), numbered AS (
+    UPDATE {conversation} SET last_seq = last_seq + 1, last_message_at = %(now)s
+    WHERE id = %(c)s AND closed_at IS NULL AND EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM prior)
+    RETURNING last_seq
+), stored AS (
+    INSERT INTO {message} (conversation_id, seq, sender_id, client_id, body, created_at)
+    SELECT %(c)s, last_seq, %(u)s, %(cid)s, %(body)s, %(now)s FROM numbered
+    RETURNING id, seq
+)
+SELECT
+    stored.id, stored.seq,
+    EXISTS (SELECT 1 FROM member),
+    prior.id, prior.seq, prior.body, prior.created_at, prior.redacted_at,
+    stored.id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM {member} m
+        WHERE m.conversation_id = %(c)s AND m.removed_at IS NULL AND m.user_id <> %(u)s
+          AND (m.last_notified_at IS NULL OR m.last_notified_at < %(quiet_since)s)
+          AND NOT EXISTS (
+              SELECT 1 FROM {socket} s
+              WHERE s.conversation_id = %(c)s AND s.user_id = m.user_id AND s.seen_at >= %(fresh)s
+          )
+    )
+FROM (SELECT 1) AS one
+LEFT JOIN stored ON TRUE
+LEFT JOIN prior ON TRUE
+"""
+
+
+def _send_sql() -> str:
+    return _SEND_SQL.format(
+        member=ConversationMember._meta.db_table, message=Message._meta.db_table,
+        conversation=Conversation._meta.db_table, socket=ChatSocket._meta.db_table,
+    )
+
+
+def _message_store_one_statement(
+    *, user: User, conversation: Conversation, client_id: str, body: str, broadcast: bool
+) -> SendResult:
+    """The PostgreSQL store: ``_SEND_SQL`` in one round trip. Outside a transaction (the socket
+    path) it commits by itself; inside one (a request, a test) it runs in a savepoint so that a
+    unique violation can be retried."""
+    now = timezone.now()
+    params = {
+        "c": conversation.pk, "u": user.pk, "cid": client_id, "body": body, "now": now,
+        "fresh": now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS")),
+        "quiet_since": now - timedelta(seconds=chat_setting("CHAT_NOTIFY_EVERY_SECONDS")),
+    }
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_send_sql(), params)
+            row = cursor.fetchone()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_send_sql(), params)
+            row = cursor.fetchone()
+    new_id, new_seq, is_member, old_id, old_seq, old_body, old_created_at, old_redacted_at, notify_due = row
+    if old_id is not None:  # a resend: the first row, even if the conversation has ended since
+        return SendResult(
+            _message_row(old_id, conversation.pk, old_seq, user.pk, client_id, old_body, old_created_at, old_redacted_at),
+            False,
+        )
+    if not is_member:
+        raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
+    if new_id is None:  # a member, no resend, nothing numbered: the conversation is closed
+        raise ConversationClosed()
+    message = _message_row(new_id, conversation.pk, new_seq, user.pk, client_id, body, now, None)
+    if broadcast:
+        broadcast_on_commit(conversation.pk, {"type": "chat.message", "message": message_payload(message)})
+    if notify_due:  # rare: someone is offline and was not e-mailed lately
+        with transaction.atomic():
+            _notify_offline_members(conversation_id=conversation.pk, sender=user, now=now)
+    return SendResult(message, True)
+
+
+def _message_row(pk: int, conversation_id: int, seq: int, sender_id: int, client_id: str, body: str,
+                 created_at: Any, redacted_at: Any) -> Message:
+    message = Message(
+        pk=pk, conversation_id=conversation_id, seq=seq, sender_id=sender_id, client_id=client_id, body=body,
+        created_at=created_at, redacted_at=redacted_at,
+    )
+    message._state.adding = False
+    message._state.db = connection.alias
+    return message
 
 
 def _members_to_notify(*, conversation_id: int, sender: User, now: Any) -> Any:
