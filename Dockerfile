@@ -35,4 +35,4 @@ USER sociallab
 
 WORKDIR /app/backend
 EXPOSE 8000 8001
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "25", "--error-logfile", "-", "config.wsgi:application"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "25", "--error-logfile", "-", "--env", "PGOPTIONS=-c join_collapse_limit=3 -c jit=off", "config.wsgi:application"]

@@ -25,6 +25,10 @@ HTTP_PORT = 8000
 WS_PORT = 8001
 
 
+#: PostgreSQL settings of the HTTP workers' sessions (see ``web_http_command``).
+WEB_PGOPTIONS = "-c join_collapse_limit=3 -c jit=off"
+
+
 def web_http_command(*, bind: str = "0.0.0.0", port: int = HTTP_PORT) -> list[str]:
     """gunicorn serving every HTTP request (pages, API, static files through whitenoise).
 
@@ -32,6 +36,12 @@ def web_http_command(*, bind: str = "0.0.0.0", port: int = HTTP_PORT) -> list[st
     operator sizes it per machine without touching the command. Sync workers are safe here
     because the reverse proxy buffers request bodies of slow clients. No access log: the
     request-id middleware writes one JSON line per request, without query strings or bodies.
+
+    ``PGOPTIONS`` (read by libpq when the workers connect) tunes PostgreSQL's planner for these
+    short queries, in the web processes only: on the national data set, planning a list with
+    its ``select_related`` joins took 6-14 ms against 0.1-1 ms to run it; with
+    ``join_collapse_limit=3`` planning takes 0.5-1.7 ms and the plans run as fast. JIT is off:
+    compiling a big aggregate (the coordinator's report) cost more than running it.
     """
     return [
         "gunicorn",
@@ -40,6 +50,7 @@ def web_http_command(*, bind: str = "0.0.0.0", port: int = HTTP_PORT) -> list[st
         "--timeout", "30",
         "--graceful-timeout", "25",
         "--error-logfile", "-",
+        "--env", f"PGOPTIONS={WEB_PGOPTIONS}",
         "config.wsgi:application",
     ]
 
