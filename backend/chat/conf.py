@@ -16,7 +16,8 @@ _DEFAULTS: dict[str, Any] = {
     "CHAT_MESSAGE_MAX_CHARS": 4000,
     # Frames above this size are refused and the socket is closed with 1009 (hostile input).
     "CHAT_FRAME_MAX_BYTES": 64 * 1024,
-    # Per-user send rate: at most N new messages per window, socket and REST together.
+    # Per-user send rate: at most N new messages in any window of W seconds, socket and REST
+    # together (counted from the stored messages, in the send statement: chat.services).
     "CHAT_RATE_LIMIT_MESSAGES": env_int("CHAT_RATE_LIMIT_MESSAGES", 30, minimum=1),
     "CHAT_RATE_LIMIT_WINDOW_SECONDS": env_int("CHAT_RATE_LIMIT_WINDOW_SECONDS", 10, minimum=1),
     # Each socket refreshes its presence row and re-checks membership this often; a socket whose

@@ -83,6 +83,8 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["conversation", "seq"]
+        # The send rate limit counts a sender's recent messages (chat.services).
+        indexes = [models.Index(fields=["sender", "created_at"], name="chat_message_sender_time")]
         constraints = [
             # Last line behind the row lock that numbers messages.
             models.UniqueConstraint(fields=["conversation", "seq"], name="chat_message_seq_unique"),

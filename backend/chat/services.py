@@ -11,14 +11,11 @@ import logging
 import math
 import random
 import re
-import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
@@ -187,64 +184,13 @@ def _clean_body(body: Any) -> str:
     return body
 
 
-_rate_redis_scripts: dict[str, Any] = {}
-_rate_redis_lock = threading.Lock()
-
-# Count and, for the window's first message, set the expiry: one atomic command on the server.
-_RATE_LUA = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
+def _rate_window() -> tuple[int, int]:
+    return chat_setting("CHAT_RATE_LIMIT_MESSAGES"), chat_setting("CHAT_RATE_LIMIT_WINDOW_SECONDS")
 
 
-def _rate_redis_counter() -> Any:
-    """The counting script on the default cache's Redis server, shared by every thread of the
-    process, or None when the cache is not Redis. Django's own cache object is per thread and per
-    async context, so each database call of a socket got a new connection pool (and the backend's
-    ``incr`` costs two round trips): this one client and one round trip replace them."""
-    config = settings.CACHES["default"]
-    if not config["BACKEND"].endswith(".RedisCache"):
-        return None
-    location = config["LOCATION"]
-    location = location[0] if isinstance(location, (list, tuple)) else str(location).split(",")[0]
-    script = _rate_redis_scripts.get(location)
-    if script is None:
-        import redis
-
-        with _rate_redis_lock:
-            if location not in _rate_redis_scripts:
-                client = redis.Redis.from_url(location, socket_timeout=1, socket_connect_timeout=1)
-                _rate_redis_scripts[location] = client.register_script(_RATE_LUA)
-            script = _rate_redis_scripts[location]
-    return script
-
-
-def rate_limit_check(*, user_id: int) -> None:
-    """Count one new message for ``user_id`` in a fixed window shared by every process (a Redis
-    counter in production: one round trip to a small script that increments it and sets its
-    expiry on the window's first message); raise ``RateLimited`` past the limit. Fails open if Redis is down: losing the
-    limit for a moment is better than refusing every message."""
-    limit = chat_setting("CHAT_RATE_LIMIT_MESSAGES")
-    window = chat_setting("CHAT_RATE_LIMIT_WINDOW_SECONDS")
-    now = time.time()
-    index = int(now // window)
-    key = f"chat:rate:{user_id}:{index}"
-    try:
-        counter = _rate_redis_counter()
-        if counter is not None:
-            # The cache's prefix and version: the same namespace as the cache's own keys.
-            count = int(counter(keys=[cache.make_key(key)], args=[window + 1]))
-        else:  # local memory cache (development, SQLite tests): per process
-            try:
-                count = cache.incr(key)
-            except ValueError:  # first message of the window
-                count = 1 if cache.add(key, 1, timeout=window + 1) else cache.incr(key)
-    except Exception:  # noqa: BLE001
-        logger.warning("chat rate limit unavailable (cache error); allowing", exc_info=True)
-        return
-    if count > limit:
-        raise RateLimited(max(1, math.ceil((index + 1) * window - now)))
+def _retry_after(oldest: Any, now: Any, window: int) -> int:
+    """Seconds until the oldest of the last ``limit`` messages leaves the window."""
+    return max(1, math.ceil((oldest + timedelta(seconds=window) - now).total_seconds()))
 
 
 def message_send(
@@ -255,12 +201,17 @@ def message_send(
     the first row (``created=False``) and writes nothing. Raises ``ValidationError`` (by field),
     ``ConversationClosed``, ``RateLimited``, or ``PermissionDenied`` if the sender was removed.
 
+    Rate limit: at most CHAT_RATE_LIMIT_MESSAGES new messages per sender in any window of
+    CHAT_RATE_LIMIT_WINDOW_SECONDS (socket and REST together, every process: it counts the
+    sender's stored messages, in the same statement as the insert). Resends and refused sends do
+    not count. Sends of one user that run at the very same instant do not see each other, so the
+    limit can be passed by the number of such sends in flight (a handful), never by more.
+
     ``broadcast=False`` is for a caller that publishes the new message itself once this returns
     (the socket consumer, from its event loop; it calls outside any transaction, so the message is
     committed when this returns)."""
     client_id = _clean_client_id(client_id)
     body = _clean_body(body)
-    rate_limit_check(user_id=user.pk)
     store = _message_store_one_statement if connection.vendor == "postgresql" else _message_store
     try:
         result = store(user=user, conversation=conversation, client_id=client_id, body=body, broadcast=broadcast)
@@ -306,6 +257,14 @@ def _message_store(
         # stored just before the end is still acknowledged to a client that resends it.
         if locked.resent_id is not None:
             return SendResult(Message.objects.get(pk=locked.resent_id), False)
+        limit, window = _rate_window()
+        recent = list(
+            Message.objects.filter(sender=user, created_at__gt=now - timedelta(seconds=window))
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)[:limit]
+        )
+        if len(recent) >= limit:
+            raise RateLimited(_retry_after(recent[-1], now, window))
         if locked.closed_at is not None:
             raise ConversationClosed()
         message = Message.objects.create(
@@ -323,7 +282,8 @@ def _message_store(
 # One statement, one round trip, one commit (PostgreSQL, autocommit). The UPDATE allocates the
 # number: it takes the conversation row's lock, so concurrent sends of one conversation are
 # numbered one after the other, and it only happens for a current member, on an open
-# conversation, for a client id not used yet; the INSERT runs only if the UPDATE did. Under READ
+# conversation, for a client id not used yet, under the sender's rate limit (fewer than ``limit``
+# of their messages since ``window_start``); the INSERT runs only if the UPDATE did. Under READ
 # COMMITTED, an UPDATE that waited for the lock re-reads the row itself (a close committed
 # meanwhile is seen) but the member / resend checks keep the statement's snapshot: a resend racing
 # its original fails on the unique (conversation, sender, client_id) constraint and the whole
@@ -336,9 +296,15 @@ WITH member AS (
 ), prior AS (
     SELECT id, seq, body, created_at, redacted_at FROM {message}
     WHERE conversation_id = %(c)s AND sender_id = %(u)s AND client_id = %(cid)s
+), recent AS (
+    SELECT created_at FROM {message} WHERE sender_id = %(u)s AND created_at > %(window_start)s
+    ORDER BY created_at DESC LIMIT %(limit)s
+), rate AS (
+    SELECT count(*) < %(limit)s AS allowed, min(created_at) AS oldest FROM recent
 ), numbered AS (
     UPDATE {conversation} SET last_seq = last_seq + 1, last_message_at = %(now)s
     WHERE id = %(c)s AND closed_at IS NULL AND EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM prior)
+      AND (SELECT allowed FROM rate)
     RETURNING last_seq
 ), stored AS (
     INSERT INTO {message} (conversation_id, seq, sender_id, client_id, body, created_at)
@@ -349,6 +315,7 @@ SELECT
     stored.id, stored.seq,
     EXISTS (SELECT 1 FROM member),
     prior.id, prior.seq, prior.body, prior.created_at, prior.redacted_at,
+    rate.allowed, rate.oldest,
     stored.id IS NOT NULL AND EXISTS (
         SELECT 1 FROM {member} m
         WHERE m.conversation_id = %(c)s AND m.removed_at IS NULL AND m.user_id <> %(u)s
@@ -358,7 +325,7 @@ SELECT
               WHERE s.conversation_id = %(c)s AND s.user_id = m.user_id AND s.seen_at >= %(fresh)s
           )
     )
-FROM (SELECT 1) AS one
+FROM rate
 LEFT JOIN stored ON TRUE
 LEFT JOIN prior ON TRUE
 """
@@ -378,8 +345,10 @@ def _message_store_one_statement(
     path) it commits by itself; inside one (a request, a test) it runs in a savepoint so that a
     unique violation can be retried."""
     now = timezone.now()
+    limit, window = _rate_window()
     params = {
         "c": conversation.pk, "u": user.pk, "cid": client_id, "body": body, "now": now,
+        "limit": limit, "window_start": now - timedelta(seconds=window),
         "fresh": now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS")),
         "quiet_since": now - timedelta(seconds=chat_setting("CHAT_NOTIFY_EVERY_SECONDS")),
     }
@@ -391,14 +360,17 @@ def _message_store_one_statement(
         with connection.cursor() as cursor:
             cursor.execute(_send_sql(), params)
             row = cursor.fetchone()
-    new_id, new_seq, is_member, old_id, old_seq, old_body, old_created_at, old_redacted_at, notify_due = row
+    (new_id, new_seq, is_member, old_id, old_seq, old_body, old_created_at, old_redacted_at, allowed, oldest,
+     notify_due) = row
+    if not is_member:
+        raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
     if old_id is not None:  # a resend: the first row, even if the conversation has ended since
         return SendResult(
             _message_row(old_id, conversation.pk, old_seq, user.pk, client_id, old_body, old_created_at, old_redacted_at),
             False,
         )
-    if not is_member:
-        raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
+    if not allowed:
+        raise RateLimited(_retry_after(oldest, now, window))
     if new_id is None:  # a member, no resend, nothing numbered: the conversation is closed
         raise ConversationClosed()
     message = _message_row(new_id, conversation.pk, new_seq, user.pk, client_id, body, now, None)

@@ -110,6 +110,40 @@ async def test_a_message_is_acknowledged_once_stored_and_reaches_the_other_membe
     await b.disconnect()
 
 
+async def test_the_broadcast_carries_the_committed_row_and_leaves_after_the_commit(conversation, entrepreneur, mentor):
+    a, b = await pair(conversation, entrepreneur, mentor)
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+    published = []
+
+    async def watching_group_send(group, message):
+        if message.get("type") == "chat.message":
+            # Read from another connection: the row must already be committed when the bell rings.
+            stored = await sync_to_async(
+                lambda: [m.pk for m in Message.objects.filter(pk=message["message"]["id"])]
+            )()
+            published.append((message["message"], stored))
+        await real_group_send(group, message)
+
+    layer.group_send = watching_group_send
+    try:
+        ack = await send_message(a, "Le texte stocké", "row-1")
+        received = await next_message(b)
+    finally:
+        layer.group_send = real_group_send
+    [(payload, stored)] = published
+    assert stored == [ack["id"]]
+    row = await sync_to_async(Message.objects.get)(pk=ack["id"])
+    assert payload == {
+        "id": row.pk, "seq": row.seq, "sender_id": row.sender_id, "client_id": row.client_id, "body": row.body,
+        "created_at": row.created_at.isoformat(),
+    }
+    assert received == {"type": "message", **payload}
+    assert (ack["seq"], ack["created_at"]) == (row.seq, row.created_at.isoformat())
+    await a.disconnect()
+    await b.disconnect()
+
+
 async def test_resume_after_a_disconnect_replays_exactly_the_missed_messages_in_order(
     conversation, entrepreneur, mentor
 ):
