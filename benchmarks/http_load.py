@@ -4,6 +4,7 @@ run.
 
     apt-get install -y wrk                 # Debian's wrk; the script stops with this hint without it
     .venv/bin/python benchmarks/http_load.py    # one command; see benchmarks/README.md, "## HTTP"
+    .venv/bin/python benchmarks/http_load.py --only ceiling,page --match tableau --duration 5   # a subset
 
 Steps: (1) ``benchmarks/http_data.py`` loads ``seed_demo`` with 100,000 entrepreneurs, 50,000
 mentors and 2,000 companies into the PostgreSQL database ``sociallab_bench_http`` (reused when it
@@ -16,8 +17,10 @@ token for the API, session cookie for pages); (5) for every target, a short warm
 line per target (prefix ``JSON``), and stops the server by its pid.
 
 Two settings differ from a production deployment, both for the load generator's sake: the
-per-user API throttle is raised (``THROTTLE_USER``: one user sends thousands of requests a
-second here; the throttle still counts every call in Redis, so its cost is measured), and the
+per-user API throttle is raised (``THROTTLE_USER`` 1,000,000/s: one user sends hundreds of
+requests a second here; the throttle still counts every call in Redis, so its cost is measured,
+and its one-second window keeps the history of timestamps near the size production's 600/min
+allows), and the
 requests carry ``X-Forwarded-Proto: https`` as the reverse proxy would (production settings
 redirect plain HTTP). The ceiling route ``/bench/ceiling/`` exists only in the benchmark's URL
 configuration (benchmarks/http_urls.py). Bounded: every wrk run has a duration and a timeout;

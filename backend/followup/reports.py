@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -193,21 +192,8 @@ def report_build(scope: ReportScope) -> Report:
     """All the figures of ``scope`` (from ``report_scope_for_user``), in a fixed number of
     queries whatever the size of the data. Counts are SQL aggregates (``COUNT ... FILTER``,
     ``GROUP BY``): the cohort's rows never come into Python, only one row per town and profile
-    combination and, for the median wait, one per matched request."""
-    with transaction.atomic():
-        _no_jit()
-        return _report_build(scope)
-
-
-def _no_jit() -> None:
-    """PostgreSQL's JIT compiles the report's one big aggregate on every call (0.3-1 s on the
-    national data set, more than the query itself): off for this transaction only."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-
-
-def _report_build(scope: ReportScope) -> Report:
+    combination and, for the median wait, one per matched request. (PostgreSQL's JIT, which
+    costs more than this aggregate, is off in the web processes: config/processes.py.)"""
     cohort = _requests(scope)
     live_consent = Consent.objects.filter(
         user=OuterRef("entrepreneur"), purpose=ConsentPurpose.PRIORITY_DATA, withdrawn_at__isnull=True
