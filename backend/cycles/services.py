@@ -439,10 +439,26 @@ def _run(cycle: Cycle, token: str, on_progress: Callable[[str, float], None] | N
         audit_record(actor=None, action="cycle.solved", target=locked, territory_id=locked.territory_id,
                      data={"run": locked.run_count, "input_hash": input_hash, "proposals": len(proposals),
                            "unmatched": len(unmatched), "objective": objective})
+    _refresh_planner_statistics()
     if on_progress is not None:
         on_progress(RunStage.DONE, 1.0)
     return RunReport(cycle_id, problem.requests.n, problem.providers.m, len(proposals), len(unmatched),
                      objective, timings, input_hash)
+
+
+def _refresh_planner_statistics() -> None:
+    """``ANALYZE`` the tables a run has just rewritten (PostgreSQL only).
+
+    A national run replaces tens of thousands of rows at once; until autovacuum notices, the
+    planner keeps the old row counts and plans the review table's queries for a handful of rows
+    (measured: 2.6 s instead of milliseconds for the proposals list right after a run).
+    """
+    if not _on_postgres():
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ANALYZE {Proposal._meta.db_table}, {UnmatchedRequest._meta.db_table}"
+        )
 
 
 def cycle_run_failed(*, cycle_id: int, token: str, error: str) -> None:

@@ -193,3 +193,17 @@ def test_a_run_whose_worker_is_alive_is_not_restarted_even_with_an_old_heartbeat
             cycle_run_start(actor=coordinator, cycle=cycle)
     # The worker's session is gone: the run is dead and may be restarted.
     assert cycle_run_start(actor=coordinator, cycle=cycle).run_count == 2
+
+
+@pytest.mark.postgres
+def test_a_run_refreshes_the_planner_statistics_of_the_tables_it_rewrote(pool, coordinator):
+    tables = [Proposal._meta.db_table, UnmatchedRequest._meta.db_table]
+    with connection.cursor() as cursor:  # statistics of empty tables: 0 rows
+        cursor.execute(f"ANALYZE {tables[0]}, {tables[1]}")
+    cycle = make_cycle(status=CycleStatus.OPEN)
+    with time_machine.travel(NOW, tick=False):
+        run(cycle, coordinator)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname IN (%s, %s)", tables)
+        stats = dict(cursor.fetchall())
+    assert stats == {tables[0]: Proposal.objects.count() == 2 and 2, tables[1]: 1}
