@@ -297,6 +297,9 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 # never verified, and audit entries, are deleted after these ages.
 RETENTION_UNVERIFIED_ACCOUNT_DAYS = env_int("RETENTION_UNVERIFIED_ACCOUNT_DAYS", 30, minimum=1)
 RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=30)
+# The coordinator dashboard's report (followup.reports.report_cached) is kept this many seconds
+# per scope in the cache (Redis in production); 0 builds it on every view.
+REPORT_CACHE_SECONDS = env_int("REPORT_CACHE_SECONDS", 60, minimum=0, maximum=3600)
 
 # --- Logging: JSON lines with the request id in production (config/logging.py) -------------------
 LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text")

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
+import logging
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
@@ -36,6 +40,8 @@ from followup.models import Feedback, FeedbackPhase, Meeting, Outcome, OutcomeSt
 from followup.selectors import is_admin, is_coordinator
 from marketplace.models import AgeBand, Gender, Request, Territory
 from marketplace.selectors import coordinator_territory_ids
+
+logger = logging.getLogger(__name__)
 
 PRIORITY_GROUPS = ("woman", "under_26", "over_50", "qpv_resident", "job_seeker", "no_criterion", "undisclosed")
 REPORTED_MATCH_STATUSES = (MatchStatus.ACTIVE, MatchStatus.COMPLETED, MatchStatus.ENDED_EARLY)
@@ -318,6 +324,57 @@ def report_build(scope: ReportScope) -> Report:
         satisfaction=satisfaction,
         outcomes=outcomes,
     )
+
+
+# --- Cache ----------------------------------------------------------------------------------------
+
+# Bumped whenever the Report's fields change, so that a deployment never reads an older shape.
+REPORT_CACHE_VERSION = 1
+
+
+def report_cache_key(scope: ReportScope) -> str:
+    """The cache key of a scope's report: everything that selects its figures (territories,
+    cycle, period) and the suppression threshold. Two scopes share a key only when they would
+    build the same report, so a coordinator never reads another territory's figures."""
+    territories = "all" if scope.territory_ids is None else ",".join(str(i) for i in sorted(scope.territory_ids))
+    parts = [
+        f"t={territories}",
+        f"c={'' if scope.cycle_id is None else scope.cycle_id}",
+        f"f={scope.date_from.isoformat() if scope.date_from else ''}",
+        f"u={scope.date_to.isoformat() if scope.date_to else ''}",
+        f"min={_threshold()}",
+    ]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+    return f"followup:report:v{REPORT_CACHE_VERSION}:{digest}"
+
+
+def report_cached(scope: ReportScope, *, refresh: bool = False) -> Report:
+    """``report_build(scope)``, kept ``REPORT_CACHE_SECONDS`` (default 60) in Django's cache per
+    scope; ``refresh`` builds it again and replaces the cached one. The report's
+    ``generated_at`` says when its figures were computed. Call it only with a scope from
+    ``report_scope_for_user``: the access check is there, not here. A cache that does not answer
+    (Redis down) costs the build, never the page."""
+    seconds = int(settings.REPORT_CACHE_SECONDS)
+    if seconds <= 0:
+        return report_build(scope)
+    key = report_cache_key(scope)
+    if not refresh:
+        try:
+            cached = cache.get(key)
+        except Exception:  # noqa: BLE001 - any cache backend error: build the report instead
+            logger.warning("report cache unavailable (read)", exc_info=True)
+            cached = None
+        if isinstance(cached, dict):
+            try:
+                return Report(**cached)
+            except TypeError:  # an entry of another shape: build again
+                pass
+    report = report_build(scope)
+    try:
+        cache.set(key, report.as_dict(), seconds)
+    except Exception:  # noqa: BLE001
+        logger.warning("report cache unavailable (write)", exc_info=True)
+    return report
 
 
 # --- Export ---------------------------------------------------------------------------------------

@@ -5,14 +5,21 @@ report exports as CSV.
 The figures come from ``followup.reports`` (the same report as the API and the funders' CSV,
 with its statistical secrecy: a count under 5, and what derives from it, is not shown) and, for
 the score distribution, from the proposals of one cycle the coordinator may see (each of which
-he can open anyway, so nothing there is hidden)."""
+he can open anyway, so nothing there is hidden).
+
+Both are cached ``REPORT_CACHE_SECONDS`` (60 s): the report per scope (``reports.report_cached``),
+the page's own figures per user and scope; the page says when they were computed and
+``?refresh=1`` computes them again. The CSV is always built from the data."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, FloatField, Q, Value
 from django.db.models.functions import Floor, Least
@@ -30,6 +37,8 @@ from frontend.views import coordinator_charts as charts
 from frontend.views.coordinator import coordinator_only
 from marketplace import selectors as market
 from marketplace.models import LIVE_REQUEST_STATUSES, Territory
+
+logger = logging.getLogger(__name__)
 
 PRIORITY_GROUPS = {
     "woman": gettext_lazy("Femmes"),
@@ -96,21 +105,24 @@ def _score_cycle(request: HttpRequest, scope: reports.ReportScope) -> Any:
                          run_count__gt=0).order_by("-created_at", "-id").first()
 
 
-def _score_histogram(request: HttpRequest, cycle: Any) -> list[charts.Bar]:
+def _score_counts(request: HttpRequest, cycle: Any) -> dict[int, int]:
     """Proposals of the cycle in ten 10-point bins, counted in one query."""
-    if cycle is None:
-        return []
     rows = (cycle_selectors.proposal_list_for_user(request.user).filter(cycle=cycle, status__in=COUNTED_PROPOSALS)
             .annotate(bin=Least(Floor(F("score") / 10.0), Value(9.0), output_field=FloatField())).values_list("bin").annotate(n=Count("id"))
             .order_by())
-    counts = {int(b): n for b, n in rows}
+    return {int(b): n for b, n in rows}
+
+
+def _score_histogram(counts: dict[int, int] | None) -> list[charts.Bar]:
+    if counts is None:
+        return []
     return [charts.Bar(label=f"{10 * b}–{10 * b + 10}", value=float(counts.get(b, 0)), text=str(counts.get(b, 0)))
             for b in range(10)]
 
 
-def _waiting(request: HttpRequest, scope: reports.ReportScope) -> list[dict[str, Any]]:
-    """Requests still waiting (open or proposed) in the scope's territories, by how long they
-    have waited; counts under 5 are hidden like the report's."""
+def _waiting_counts(request: HttpRequest, scope: reports.ReportScope) -> dict[int, int | None]:
+    """Requests still waiting (open or proposed) in the scope's territories, counted by
+    ``WAIT_BUCKETS`` of how long they have waited; counts under 5 are hidden like the report's."""
     qs = market.request_list_for_user(request.user).prefetch_related(None).filter(status__in=LIVE_REQUEST_STATUSES)
     if scope.territory_ids is not None:
         qs = qs.filter(territory_id__in=scope.territory_ids)
@@ -126,7 +138,10 @@ def _waiting(request: HttpRequest, scope: reports.ReportScope) -> list[dict[str,
             cond &= Q(created_at__gt=now - dt.timedelta(days=high))
         aggregates[f"b{i}"] = Count("id", filter=cond)
     raw = qs.order_by().aggregate(**aggregates)
-    cells = reports.shown_partition({i: raw[f"b{i}"] for i in range(len(WAIT_BUCKETS))})
+    return reports.shown_partition({i: raw[f"b{i}"] for i in range(len(WAIT_BUCKETS))})
+
+
+def _waiting(cells: dict[int, int | None]) -> list[dict[str, Any]]:
     out = []
     for i, (low, high) in enumerate(WAIT_BUCKETS):
         label = (_("%(low)d à %(high)d jours") % {"low": low, "high": high} if high is not None
@@ -137,20 +152,63 @@ def _waiting(request: HttpRequest, scope: reports.ReportScope) -> list[dict[str,
     return out
 
 
+def _own_figures(request: HttpRequest, scope: reports.ReportScope, *, refresh: bool) -> dict[str, Any]:
+    """The dashboard's figures beside the report (the score histogram's cycle and counts, the
+    waiting counts). They follow what ``request.user`` may see, so unlike the report (shared per
+    scope) they are cached per user and scope, as long as the report and with its refresh.
+    Numbers only: the labels are translated at each view."""
+    seconds = int(settings.REPORT_CACHE_SECONDS)
+    key = f"frontend:dashboard:v1:{request.user.pk}:{reports.report_cache_key(scope)}"
+    if seconds > 0 and not refresh:
+        try:
+            cached = cache.get(key)
+        except Exception:  # noqa: BLE001 - a cache that does not answer costs the queries only
+            logger.warning("dashboard cache unavailable (read)", exc_info=True)
+            cached = None
+        if isinstance(cached, dict):
+            return cached
+    cycle = _score_cycle(request, scope)
+    figures = {"score_cycle": cycle, "score_counts": None if cycle is None else _score_counts(request, cycle),
+               "waiting_counts": _waiting_counts(request, scope), "generated_at": timezone.now().isoformat()}
+    if seconds > 0:
+        try:
+            cache.set(key, figures, seconds)
+        except Exception:  # noqa: BLE001
+            logger.warning("dashboard cache unavailable (write)", exc_info=True)
+    return figures
+
+
+def _computed_at(report: dict[str, Any]) -> dt.datetime | None:
+    """When the (possibly cached) report's figures were computed, in local time."""
+    try:
+        return timezone.localtime(dt.datetime.fromisoformat(report["generated_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @coordinator_only
 def dashboard(request: HttpRequest) -> HttpResponse:
-    form = DashboardFilterForm(request.GET or None, user=request.user)
-    if not request.GET:
+    """The report comes from the cache (``reports.report_cached``, ``REPORT_CACHE_SECONDS``, per
+    scope); ``?refresh=1`` computes it again now. The page says when its figures were computed."""
+    params = request.GET.copy()
+    refresh = params.pop("refresh", None) is not None
+    form = DashboardFilterForm(params or None, user=request.user)
+    if not params:
         form.is_valid()  # an unbound form has no cleaned_data; the empty filter is "everything"
-    scope = _scope(request, form) if request.GET else reports.report_scope_for_user(user=request.user)
-    context: dict[str, Any] = {"form": form, "query": request.GET.urlencode()}
+    scope = _scope(request, form) if params else reports.report_scope_for_user(user=request.user)
+    query = params.urlencode()
+    context: dict[str, Any] = {"form": form, "query": query,
+                               "refresh_query": f"{query}&refresh=1" if query else "refresh=1"}
     if scope is not None:
-        report = reports.report_build(scope).as_dict()
+        report = reports.report_cached(scope, refresh=refresh).as_dict()
         towns = report["by_town"]
         groups = [{**g, "label": str(PRIORITY_GROUPS.get(g["group"], g["group"]))} for g in report["by_priority_public"]]
-        score_cycle = _score_cycle(request, scope)
-        scores = _score_histogram(request, score_cycle)
-        waiting = _waiting(request, scope)
+        own = _own_figures(request, scope, refresh=refresh)
+        score_cycle = own["score_cycle"]
+        scores = _score_histogram(own["score_counts"])
+        waiting = _waiting(own["waiting_counts"])
+        # The page is as old as the older of its two cached parts.
+        context["computed_at"] = min((t for t in (_computed_at(report), _computed_at(own)) if t is not None), default=None)
         context.update({
             "report": report,
             "towns": towns,

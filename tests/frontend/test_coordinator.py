@@ -445,3 +445,182 @@ def test_a_company_sees_the_hours_given_on_each_offer(page_client, company):
         page = text(page_client(company).get(url))
         assert re.search(r"Site vitrine \S+ – \S+ 3 40 1 h 30 \(4 %\) 38 h 30 Active", page), url
         assert re.search(r"Compta \S+ – \S+ 3 10 0 h \(0 %\) 10 h Active", page), url
+
+
+
+# --- Dashboard report cache (followup.reports.report_cached) --------------------------------------
+
+
+def _match_request(cycle, *, active):
+    from django.utils import timezone
+
+    req = open_request()
+    mentor = f.MentorProfileFactory()
+    Match.objects.create(request=req, entrepreneur=req.entrepreneur, provider_user=mentor.user, mentor=mentor,
+                         territory_id=req.territory_id, cycle=cycle,
+                         status=MatchStatus.ACTIVE if active else MatchStatus.DECLINED,
+                         activated_at=timezone.now() if active else None)
+
+
+def _six_requests_five_matched():
+    """Six requests of the coordinator's territory (Lormont), five of them matched: 83 %."""
+    cycle = make_cycle(status=CycleStatus.PUBLISHED)
+    for i in range(6):
+        _match_request(cycle, active=i < 5)
+    return cycle
+
+
+@pytest.fixture
+def report_builds(monkeypatch):
+    """The scopes ``followup.reports.report_build`` is called with, in order."""
+    from followup import reports
+
+    calls = []
+    real = reports.report_build
+
+    def counting(scope):
+        calls.append(scope)
+        return real(scope)
+
+    monkeypatch.setattr(reports, "report_build", counting)
+    return calls
+
+
+RATE_83 = "Taux de mise en relation 83 %"
+
+
+def test_the_dashboard_reads_its_report_from_the_cache_within_the_ttl(page_client, coordinator, report_builds):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from followup import reports
+
+    _six_requests_five_matched()
+    client = page_client(coordinator)
+    with CaptureQueriesContext(connection) as first:
+        html_first = text(client.get("/coordination/tableau-de-bord/"))
+    with CaptureQueriesContext(connection) as second:
+        html_second = text(client.get("/coordination/tableau-de-bord/"))
+    assert len(report_builds) == 1
+    # The second view issues none of the report's queries: exactly that many fewer than the first.
+    with CaptureQueriesContext(connection) as build:
+        reports.report_build(report_builds[0])
+    assert len(build) >= 5 and len(second) <= len(first) - len(build)
+    assert not {q["sql"] for q in build.captured_queries} & {q["sql"] for q in second.captured_queries}
+    assert RATE_83 in html_first and RATE_83 in html_second
+    assert re.search(r"Chiffres calculés à \d\d:\d\d\. Recalculer maintenant", html_second)
+
+
+def test_refresh_recomputes_the_report_and_replaces_the_cached_one(page_client, coordinator, report_builds):
+    cycle = _six_requests_five_matched()
+    client = page_client(coordinator)
+    assert RATE_83 in text(client.get("/coordination/tableau-de-bord/"))
+    _match_request(cycle, active=True)  # 6 matched of 7: 86 %
+    assert RATE_83 in text(client.get("/coordination/tableau-de-bord/"))  # cached
+    assert len(report_builds) == 1
+    page = client.get("/coordination/tableau-de-bord/?refresh=1")
+    assert "Taux de mise en relation 86 %" in text(page) and len(report_builds) == 2
+    # The refreshed report replaced the cached one; links of the page do not carry refresh.
+    assert "Taux de mise en relation 86 %" in text(client.get("/coordination/tableau-de-bord/"))
+    assert len(report_builds) == 2
+    assert "refresh" not in page.context["query"] and 'href="?refresh=1"' in page.content.decode()
+
+
+def test_refresh_keeps_the_filters_and_their_checks(page_client, coordinator, outside_coordinator, report_builds):
+    cycle = _six_requests_five_matched()
+    client = page_client(coordinator)
+    page = client.get(f"/coordination/tableau-de-bord/?cycle={cycle.pk}&refresh=1")
+    assert RATE_83 in text(page) and report_builds[-1].cycle_id == cycle.pk
+    assert f'href="?cycle={cycle.pk}&amp;refresh=1"' in page.content.decode()
+    assert f"rapport.csv?cycle={cycle.pk}\"" in page.content.decode()
+    # Refreshing does not widen the scope: another territory is still refused.
+    response = client.get("/coordination/tableau-de-bord/?territory=grand-paris&refresh=1")
+    assert errors_of(response, "territory") and "report" not in response.context
+    response = page_client(outside_coordinator).get(f"/coordination/tableau-de-bord/?cycle={cycle.pk}&refresh=1")
+    assert errors_of(response, "cycle") and "report" not in response.context
+    assert len(report_builds) == 1
+
+
+def test_coordinators_of_other_territories_never_read_each_others_cached_report(
+    page_client, coordinator, outside_coordinator, report_builds
+):
+    _six_requests_five_matched()
+    assert RATE_83 in text(page_client(coordinator).get("/coordination/tableau-de-bord/"))
+    page = page_client(outside_coordinator).get("/coordination/tableau-de-bord/")
+    assert RATE_83 not in text(page)
+    assert page.context["report"]["scope"]["territories"] == ["grand-paris"]
+    assert page.context["report"]["match_rate"] is None and page.context["towns"] == []
+    assert len(report_builds) == 2 and report_builds[0].territory_ids != report_builds[1].territory_ids
+
+
+def test_a_second_coordinator_of_the_territory_shares_the_report_not_the_own_figures(
+    page_client, coordinator, report_builds, monkeypatch
+):
+    from frontend.views import coordinator_dashboard
+
+    _six_requests_five_matched()
+    waiting_users = []
+    real = coordinator_dashboard._waiting_counts
+
+    def counting(request, scope):
+        waiting_users.append(request.user.pk)
+        return real(request, scope)
+
+    monkeypatch.setattr(coordinator_dashboard, "_waiting_counts", counting)
+    colleague = f.coordinator(email="coord2@sociallab.example", display_name="Inès")
+    assert RATE_83 in text(page_client(coordinator).get("/coordination/tableau-de-bord/"))
+    assert RATE_83 in text(page_client(colleague).get("/coordination/tableau-de-bord/"))
+    page_client(colleague).get("/coordination/tableau-de-bord/")
+    assert len(report_builds) == 1  # the same scope: one report
+    assert waiting_users == [coordinator.pk, colleague.pk]  # what each may see: one count each
+
+
+def test_the_cache_key_is_the_scope(coordinator, outside_coordinator):
+    import datetime as dt
+
+    from followup import reports
+
+    mine = reports.report_scope_for_user(user=coordinator)
+    theirs = reports.report_scope_for_user(user=outside_coordinator)
+    key = reports.report_cache_key
+    assert key(mine) == key(reports.report_scope_for_user(user=coordinator))
+    variants = [mine, theirs, reports.ReportScope(territory_ids=None),
+                reports.ReportScope(territory_ids=mine.territory_ids, cycle_id=1),
+                reports.ReportScope(territory_ids=mine.territory_ids, date_from=dt.date(2026, 1, 1)),
+                reports.ReportScope(territory_ids=mine.territory_ids, date_to=dt.date(2026, 1, 1))]
+    assert len({key(s) for s in variants}) == len(variants)
+
+
+def test_a_cached_report_expires(page_client, coordinator, report_builds, settings):
+    import time
+
+    settings.REPORT_CACHE_SECONDS = 1
+    _six_requests_five_matched()
+    client = page_client(coordinator)
+    client.get("/coordination/tableau-de-bord/")
+    client.get("/coordination/tableau-de-bord/")
+    assert len(report_builds) == 1
+    time.sleep(1.3)
+    client.get("/coordination/tableau-de-bord/")
+    assert len(report_builds) == 2
+
+
+def test_no_cache_when_its_duration_is_zero(page_client, coordinator, report_builds, settings):
+    settings.REPORT_CACHE_SECONDS = 0
+    client = page_client(coordinator)
+    client.get("/coordination/tableau-de-bord/")
+    client.get("/coordination/tableau-de-bord/")
+    assert len(report_builds) == 2
+
+
+def test_the_dashboard_csv_is_always_built_from_the_data(page_client, coordinator, report_builds):
+    client = page_client(coordinator)
+    client.get("/coordination/tableau-de-bord/")
+    client.get("/coordination/tableau-de-bord/rapport.csv")
+    assert len(report_builds) == 2
+
+
+def test_the_computed_at_line_in_english(page_client, coordinator):
+    client = page_client(coordinator)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert re.search(r"Figures computed at \d\d:\d\d\. Recompute now", text(client.get("/coordination/tableau-de-bord/")))
