@@ -21,12 +21,14 @@ from marketplace.models import (
     Gender,
     Language,
     MentorProfile,
+    MentorSkill,
     Neighbourhood,
     Offer,
     Project,
     ProjectStage,
     Request,
     RequestKind,
+    RequestNeed,
     Sector,
     Skill,
     Territory,
@@ -306,6 +308,109 @@ class RequestSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["needs"] = _read_all(_NEED_READER, instance.needs.all())
         return data
+
+
+# The request list from ``.values()`` rows (RequestViewSet.list): the same items as
+# RequestSerializer, without building a Request, its project, territory, needs and languages as
+# model instances nor running the serializer's machinery per row. Scalar fields go through the
+# serializer's own fields (same choices, same datetime format); tests/backend/perf compares both.
+REQUEST_ROW_VALUES = ("id", "project_id", "project__title", "entrepreneur_id", "territory__code", "kind", "format",
+                      "notes", "status", "created_at", "status_changed_at")
+_REQUEST_FIELDS = RequestSerializer().fields
+
+
+def _scalar(name: str, value: Any) -> Any:
+    return None if value is None else _REQUEST_FIELDS[name].to_representation(value)
+
+
+def request_rows_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``RequestSerializer(requests, many=True).data`` for ``rows`` of
+    ``queryset.values(*REQUEST_ROW_VALUES)``, in two more queries (languages, needs)."""
+    ids = [row["id"] for row in rows]
+    languages: dict[int, list[str]] = {i: [] for i in ids}
+    needs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        through = Request.languages.through
+        for request_id, code in (through.objects.filter(request_id__in=ids)
+                                 .order_by("language__code").values_list("request_id", "language__code")):
+            languages[request_id].append(code)
+        for request_id, skill, importance in (RequestNeed.objects.filter(request_id__in=ids).order_by("id")
+                                              .values_list("request_id", "skill__code", "importance")):
+            needs[request_id].append({"skill": skill, "importance": importance})
+    return [
+        {
+            "id": row["id"],
+            "project": _scalar("project", row["project_id"]),
+            "project_title": _scalar("project_title", row["project__title"]),
+            "entrepreneur": row["entrepreneur_id"],
+            "territory": _scalar("territory", row["territory__code"]),
+            "kind": _scalar("kind", row["kind"]),
+            "format": _scalar("format", row["format"]),
+            "languages": languages[row["id"]],
+            "needs": needs[row["id"]],
+            "notes": _scalar("notes", row["notes"]),
+            "status": _scalar("status", row["status"]),
+            "created_at": _scalar("created_at", row["created_at"]),
+            "status_changed_at": _scalar("status_changed_at", row["status_changed_at"]),
+        }
+        for row in rows
+    ]
+
+
+# The mentor list likewise (MentorViewSet.list): MentorProfileSerializer's items from rows.
+MENTOR_ROW_VALUES = ("id", "user_id", "user__display_name", "bio", "town__insee_code", "format", "availability",
+                     "capacity", "paused", "employer_id")
+_MENTOR_FIELDS = MentorProfileSerializer().fields
+
+
+def _mentor_scalar(name: str, value: Any) -> Any:
+    return None if value is None else _MENTOR_FIELDS[name].to_representation(value)
+
+
+def _codes_by_owner(through: Any, owner: str, target: str, ids: list[int], order: tuple[str, ...]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {i: [] for i in ids}
+    for owner_id, code in (through.objects.filter(**{f"{owner}_id__in": ids}).order_by(*order)
+                           .values_list(f"{owner}_id", target)):
+        out[owner_id].append(code)
+    return out
+
+
+def mentor_rows_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``MentorProfileSerializer(mentors, many=True).data`` for ``rows`` of
+    ``queryset.values(*MENTOR_ROW_VALUES)``, in four more queries (towns, languages, sectors, skills)."""
+    ids = [row["id"] for row in rows]
+    skills: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        towns = _codes_by_owner(MentorProfile.reachable_towns.through, "mentorprofile", "town__insee_code", ids,
+                                ("town__name", "town_id"))
+        languages = _codes_by_owner(MentorProfile.languages.through, "mentorprofile", "language__code", ids,
+                                    ("language__code",))
+        sectors = _codes_by_owner(MentorProfile.sectors.through, "mentorprofile", "sector__code", ids,
+                                  ("sector__code",))
+        for mentor_id, skill, level in (MentorSkill.objects.filter(mentor_id__in=ids).order_by("id")
+                                        .values_list("mentor_id", "skill__code", "level")):
+            skills[mentor_id].append({"skill": skill, "level": level})
+    else:
+        towns = languages = sectors = {}
+    return [
+        {
+            "id": row["id"],
+            "user": row["user_id"],
+            "display_name": _mentor_scalar("display_name", row["user__display_name"]),
+            "bio": _mentor_scalar("bio", row["bio"]),
+            "town": row["town__insee_code"],
+            "reachable_towns": towns[row["id"]],
+            "format": _mentor_scalar("format", row["format"]),
+            "languages": languages[row["id"]],
+            "sectors": sectors[row["id"]],
+            "skills": skills[row["id"]],
+            "availability": _mentor_scalar("availability", row["availability"]),
+            "capacity": _mentor_scalar("capacity", row["capacity"]),
+            "paused": _mentor_scalar("paused", row["paused"]),
+            "employer": row["employer_id"],
+        }
+        for row in rows
+    ]
 
 
 class WithdrawSerializer(serializers.Serializer):

@@ -358,6 +358,19 @@ class RequestFilter(filters.FilterSet):
         fields = ["status", "kind", "territory"]
 
 
+def _rows_list(view: Any, values: tuple[str, ...], build: Any) -> Response:
+    """A list answered from ``.values()`` rows: the page's keys first (filters and ordering of the
+    view; counted by the pagination without the rows' joins), then the rows of those keys, then
+    ``build(rows)`` in the page's order."""
+    base = view.filter_queryset(view.get_queryset()).prefetch_related(None)
+    keys = base.values_list("pk", flat=True)
+    page = view.paginate_queryset(keys)
+    wanted = list(keys) if page is None else page
+    by_key = {row["id"]: row for row in base.order_by().filter(pk__in=wanted).values(*values)}
+    data = build([by_key[key] for key in wanted])
+    return Response(data) if page is None else view.get_paginated_response(data)
+
+
 class RequestViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
@@ -371,6 +384,11 @@ class RequestViewSet(
 
     def get_object(self) -> Request:
         return selectors.request_get_for_user(user=self.request.user, request_id=self.kwargs["pk"])
+
+    def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        """The same items as ``RequestSerializer``, built from ``.values()`` rows
+        (``serializers.request_rows_data``): a national list is the hottest read of the API."""
+        return _rows_list(self, s.REQUEST_ROW_VALUES, s.request_rows_data)
 
     def perform_create(self, serializer: s.RequestSerializer) -> None:
         data = dict(serializer.validated_data)
@@ -445,6 +463,11 @@ class MentorViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> Any:
         return selectors.mentor_profile_list_for_user(self.request.user)
+
+    def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        """The same items as ``MentorProfileSerializer``, from ``.values()`` rows
+        (``serializers.mentor_rows_data``)."""
+        return _rows_list(self, s.MENTOR_ROW_VALUES, s.mentor_rows_data)
 
     def get_object(self) -> Any:
         return selectors.mentor_profile_get_for_user(user=self.request.user, mentor_id=self.kwargs["pk"])
