@@ -23,6 +23,7 @@ import io
 import logging
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -348,33 +349,40 @@ def report_cache_key(scope: ReportScope) -> str:
     return f"followup:report:v{REPORT_CACHE_VERSION}:{digest}"
 
 
-def report_cached(scope: ReportScope, *, refresh: bool = False) -> Report:
-    """``report_build(scope)``, kept ``REPORT_CACHE_SECONDS`` (default 60) in Django's cache per
-    scope; ``refresh`` builds it again and replaces the cached one. The report's
-    ``generated_at`` says when its figures were computed. Call it only with a scope from
-    ``report_scope_for_user``: the access check is there, not here. A cache that does not answer
-    (Redis down) costs the build, never the page."""
+def cached_figures(key: str, build: Callable[[], Any], *, refresh: bool = False) -> Any:
+    """``build()``, kept ``REPORT_CACHE_SECONDS`` (default 60; 0 disables) in Django's cache
+    under ``key``; ``refresh`` builds again and replaces the entry. A cache that does not answer
+    (Redis down) costs the build, never the page. Shared by the report and the dashboard's own
+    figures; the caller's key must name everything that selects the figures."""
     seconds = int(settings.REPORT_CACHE_SECONDS)
     if seconds <= 0:
-        return report_build(scope)
-    key = report_cache_key(scope)
+        return build()
     if not refresh:
         try:
             cached = cache.get(key)
-        except Exception:  # noqa: BLE001 - any cache backend error: build the report instead
+        except Exception:  # noqa: BLE001 - any cache backend error: build instead
             logger.warning("report cache unavailable (read)", exc_info=True)
             cached = None
-        if isinstance(cached, dict):
-            try:
-                return Report(**cached)
-            except TypeError:  # an entry of another shape: build again
-                pass
-    report = report_build(scope)
+        if cached is not None:
+            return cached
+    value = build()
     try:
-        cache.set(key, report.as_dict(), seconds)
+        cache.set(key, value, seconds)
     except Exception:  # noqa: BLE001
         logger.warning("report cache unavailable (write)", exc_info=True)
-    return report
+    return value
+
+
+def report_cached(scope: ReportScope, *, refresh: bool = False) -> Report:
+    """``report_build(scope)`` through ``cached_figures``, per scope (``report_cache_key``). The
+    report's ``generated_at`` says when its figures were computed. Call it only with a scope from
+    ``report_scope_for_user``: the access check is there, not here."""
+    key = report_cache_key(scope)
+    data = cached_figures(key, lambda: report_build(scope).as_dict(), refresh=refresh)
+    try:
+        return Report(**data)
+    except TypeError:  # an entry of another shape: build again
+        return Report(**cached_figures(key, lambda: report_build(scope).as_dict(), refresh=True))
 
 
 # --- Export ---------------------------------------------------------------------------------------

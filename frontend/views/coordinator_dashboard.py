@@ -14,12 +14,9 @@ the page's own figures per user and scope; the page says when they were computed
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 
 from django import forms
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, FloatField, Q, Value
 from django.db.models.functions import Floor, Least
@@ -37,8 +34,6 @@ from frontend.views import coordinator_charts as charts
 from frontend.views.coordinator import coordinator_only
 from marketplace import selectors as market
 from marketplace.models import LIVE_REQUEST_STATUSES, Territory
-
-logger = logging.getLogger(__name__)
 
 PRIORITY_GROUPS = {
     "woman": gettext_lazy("Femmes"),
@@ -157,24 +152,13 @@ def _own_figures(request: HttpRequest, scope: reports.ReportScope, *, refresh: b
     waiting counts). They follow what ``request.user`` may see, so unlike the report (shared per
     scope) they are cached per user and scope, as long as the report and with its refresh.
     Numbers only: the labels are translated at each view."""
-    seconds = int(settings.REPORT_CACHE_SECONDS)
+    def build() -> dict[str, Any]:
+        cycle = _score_cycle(request, scope)
+        return {"score_cycle": cycle, "score_counts": None if cycle is None else _score_counts(request, cycle),
+                "waiting_counts": _waiting_counts(request, scope), "generated_at": timezone.now().isoformat()}
+
     key = f"frontend:dashboard:v1:{request.user.pk}:{reports.report_cache_key(scope)}"
-    if seconds > 0 and not refresh:
-        try:
-            cached = cache.get(key)
-        except Exception:  # noqa: BLE001 - a cache that does not answer costs the queries only
-            logger.warning("dashboard cache unavailable (read)", exc_info=True)
-            cached = None
-        if isinstance(cached, dict):
-            return cached
-    cycle = _score_cycle(request, scope)
-    figures = {"score_cycle": cycle, "score_counts": None if cycle is None else _score_counts(request, cycle),
-               "waiting_counts": _waiting_counts(request, scope), "generated_at": timezone.now().isoformat()}
-    if seconds > 0:
-        try:
-            cache.set(key, figures, seconds)
-        except Exception:  # noqa: BLE001
-            logger.warning("dashboard cache unavailable (write)", exc_info=True)
+    figures: dict[str, Any] = reports.cached_figures(key, build, refresh=refresh)
     return figures
 
 
