@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Comptes"
+
+    def ready(self) -> None:
+        from accounts import authcache
+
+        authcache.connect()

@@ -371,6 +371,17 @@ def _delete_sessions(user: User) -> int:
         if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
             doomed.append(session.pk)
     Session.objects.filter(pk__in=doomed).delete()
+    # Sessions are also cached (SESSION_ENGINE cached_db): drop those copies too, now and at the commit.
+    from django.conf import settings
+    from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+    from django.core.cache import caches
+    from django.db import transaction
+
+    keys = [KEY_PREFIX + key for key in doomed]
+    if keys:
+        session_cache = caches[settings.SESSION_CACHE_ALIAS]
+        session_cache.delete_many(keys)
+        transaction.on_commit(lambda: session_cache.delete_many(keys))
     return len(doomed)
 
 

@@ -16,7 +16,10 @@ shared by every process); the account's e-mail is hashed in the cache key."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
+import os
+import threading
 import time
 from typing import Any
 
@@ -112,7 +115,76 @@ class ThrottledFormPageMixin:
         return super().post(request, *args, **kwargs)  # type: ignore[misc]
 
 
-class UserThrottle(_AlwaysWait, UserRateThrottle):
+# --- The API's per-call throttles, in one Redis round trip ---------------------------------------
+
+# DRF's SimpleRateThrottle keeps each key's history as a pickled list of timestamps: a GET and a
+# SET per API call (two round trips, and up to ``THROTTLE_USER`` timestamps pickled both ways).
+# On Redis the same sliding window is a sorted set, checked and updated by this script in one
+# round trip, with DRF's semantics: timestamps older than the window drop out, a refused call is
+# not recorded, and ``wait()`` is computed from the count and the oldest timestamp as DRF does.
+_WINDOW_SCRIPT = """
+local key, now, duration, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - duration)
+local n = redis.call('ZCARD', key)
+if n >= limit then
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return {0, n, oldest[2]}
+end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('EXPIRE', key, math.ceil(duration))
+return {1, n + 1, '0'}
+"""
+
+_redis_lock = threading.Lock()
+_redis_script: dict[str, Any] = {}
+_member_counter = itertools.count()
+
+
+def _window_script() -> Any:
+    """The registered script on a client of the cache's Redis (one per process), or None when the
+    cache is not Redis (development, most tests: DRF's own history in the cache then)."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend not in ("accounts.redis_cache.RedisCache", "django.core.cache.backends.redis.RedisCache"):
+        return None
+    location = settings.CACHES["default"]["LOCATION"]
+    script = _redis_script.get(location)
+    if script is None:
+        import redis
+
+        with _redis_lock:
+            script = _redis_script.get(location)
+            if script is None:
+                client = redis.Redis.from_url(location, socket_timeout=2, socket_connect_timeout=2)
+                script = _redis_script[location] = client.register_script(_WINDOW_SCRIPT)
+    return script
+
+
+class _RedisWindow:
+    """``allow_request`` of DRF's SimpleRateThrottle in one Redis round trip (see above)."""
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        script = _window_script()
+        if script is None:
+            return super().allow_request(request, view)  # type: ignore[misc, no-any-return]
+        if self.rate is None:  # type: ignore[attr-defined]
+            return True
+        self.key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
+        if self.key is None:
+            return True
+        self.now = self.timer()  # type: ignore[attr-defined]
+        member = f"{self.now!r}:{os.getpid()}:{next(_member_counter)}"
+        allowed, count, oldest = script(
+            keys=[cache.make_key(f"zw:{self.key}")],
+            args=[repr(self.now), self.duration, self.num_requests, member],  # type: ignore[attr-defined]
+        )
+        if allowed:
+            return True
+        # What DRF's wait() reads: the history's length and its oldest entry (last).
+        self.history = [float(oldest)] * int(count)
+        return False
+
+
+class UserThrottle(_RedisWindow, _AlwaysWait, UserRateThrottle):
     """The API per signed-in user (``user`` rate); anonymous callers fall to ``AnonThrottle``."""
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
@@ -121,7 +193,7 @@ class UserThrottle(_AlwaysWait, UserRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class AnonThrottle(_AlwaysWait, AnonRateThrottle):
+class AnonThrottle(_RedisWindow, _AlwaysWait, AnonRateThrottle):
     """The API per address for anonymous callers (``anon`` rate)."""
 
 

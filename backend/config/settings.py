@@ -129,6 +129,16 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+# The signed-in user of a page comes from the cache (accounts/authcache.py); ModelBackend stays
+# listed so that sessions opened under its name keep working (it never signs anyone in: the
+# cached backend answers every sign-in, and refuses for good on a wrong password).
+AUTHENTICATION_BACKENDS = [
+    "accounts.authcache.CachedModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Seconds a user row, a coordinator's territories and a token's owner stay cached; every change
+# of them deletes the entries (accounts/authcache.py). 0: read the database on every request.
+AUTH_CACHE_SECONDS = env_int("AUTH_CACHE_SECONDS", 60, minimum=0, maximum=3600)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -201,7 +211,8 @@ if REDIS_URL:
         raise ImproperlyConfigured(f"CHANNEL_LAYER={_CHANNEL_LAYER!r} must be 'pubsub' or 'core'")
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's backend with one Redis client per pool, not one per call (accounts/redis_cache.py).
+            "BACKEND": "accounts.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "sociallab",
         }
@@ -217,13 +228,13 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authcache.CachedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "marketplace.api.pagination.Pagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "marketplace.api.filters.FilterBackend",  # django-filter, skipped when no filter is asked
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -263,6 +274,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security -------------------------------------------------------------------------------------
+# Sessions read from the cache (Redis in production), written through to the database: a page
+# no longer reads its session row (docs/operations.md, "Per-request cost").
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

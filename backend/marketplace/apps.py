@@ -1,6 +1,28 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
 class MarketplaceConfig(AppConfig):
     name = "marketplace"
     verbose_name = "Place de marché"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts import authcache
+        from accounts.models import Role
+        from marketplace.models import CoordinatorScope
+        from marketplace.selectors import coordinator_territory_ids
+
+        def preload_scope(user: Any) -> None:
+            # Cached with the user (accounts/authcache.py): every coordinator request reads it.
+            if user.role == Role.COORDINATOR:
+                coordinator_territory_ids(user)
+
+        def scope_changed(sender: Any, instance: CoordinatorScope, **kwargs: Any) -> None:
+            authcache.forget_user(instance.user_id)
+
+        authcache.USER_PRELOADERS.append(preload_scope)
+        post_save.connect(scope_changed, sender=CoordinatorScope, dispatch_uid="authcache-scope-save")
+        post_delete.connect(scope_changed, sender=CoordinatorScope, dispatch_uid="authcache-scope-delete")

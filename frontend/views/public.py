@@ -59,7 +59,7 @@ def register(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="accounts.authcache.CachedModelBackend")
             messages.success(request, _("Bienvenue ! Votre compte est créé."))
             return redirect(home_url_for(user))
     return render(request, "frontend/public/register.html", {"form": form})

@@ -91,7 +91,7 @@ class RegisterView(generics.GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = user_register(**serializer.validated_data, request=request)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="accounts.authcache.CachedModelBackend")
         return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
