@@ -17,6 +17,7 @@ import yappi  # noqa: E402
 
 def main() -> None:
     out = sys.argv[1]
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     yappi.set_clock_type("cpu")
     yappi.start(builtins=False, profile_threads=True)
 

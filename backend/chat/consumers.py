@@ -15,7 +15,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,27 +29,24 @@ from django.utils.translation import gettext as _
 
 from chat import selectors, services
 from chat.conf import chat_setting
+from chat.dbthreads import DB_EXECUTOR
 from chat.events import (
     CLOSE_CONVERSATION_ENDED,
     CLOSE_FRAME_TOO_LARGE,
     CLOSE_NOT_MEMBER,
+    MessagePayload,
     conversation_group,
     message_payload,
 )
 from chat.models import Conversation, ConversationMember
-from config.env import env_int
+from config.env import env_bool, env_int
 
 logger = logging.getLogger(__name__)
 
 MAX_SEQ = 2**31 - 1
 
-# On PostgreSQL, database calls run on a small pool of threads, each with its own connection,
-# instead of the single thread-sensitive thread: with one thread, every socket of the process
-# waited for every other socket's commit (about 20 sends/s on a loaded 2-core machine in
-# benchmarks/chat.py); with a pool, commits overlap. Per-socket order is kept: a consumer awaits
-# each call before handling its next event. SQLite has one writer anyway (and its shared-cache
-# test database fails on concurrent threads), so it keeps the single thread.
-_DB_EXECUTOR = ThreadPoolExecutor(max_workers=env_int("CHAT_DB_THREADS", 8, minimum=1), thread_name_prefix="chat-db")
+# On PostgreSQL, database calls run on a small pool of threads (chat.dbthreads).
+_DB_EXECUTOR = DB_EXECUTOR
 
 # A database thread whose query has answered must take the GIL back from the busy event loop, and
 # Python lets it wait up to the switch interval (5 ms by default) each time, several times per
@@ -151,13 +147,29 @@ def _messages_after(conversation_id: int, after_seq: int, limit: int) -> list[di
 
 
 @hot_db
-def _send(user: Any, conversation_id: int, client_id: Any, body: Any) -> services.SendResult:
+def _send_in_thread(user: Any, conversation_id: int, client_id: Any, body: Any) -> tuple[MessagePayload, bool]:
     """Store (committed when this returns: no transaction is open in these threads); the consumer
     publishes the message itself, from the event loop, without a second thread hop."""
     conversation = Conversation(pk=conversation_id)
-    return services.message_send(
+    result = services.message_send(
         user=user, conversation=conversation, client_id=client_id, body=body, broadcast=False
     )
+    return message_payload(result.message), result.created
+
+
+# On PostgreSQL the send statement is awaited on the event loop, on the loop's own connections
+# (chat.pg): no thread hop, a prepared statement. CHAT_DB_ASYNC=0 keeps the thread path (A/B runs).
+_ASYNC_SEND = not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and env_bool("CHAT_DB_ASYNC", True)
+
+
+async def _send(user: Any, conversation_id: int, client_id: Any, body: Any) -> tuple[MessagePayload, bool]:
+    """Store one message; return its row (as sent on the socket) and whether it is new."""
+    if _ASYNC_SEND:
+        stored = await services.message_send_async(
+            user=user, conversation_id=conversation_id, client_id=client_id, body=body
+        )
+        return stored.payload(), stored.created
+    return await _send_in_thread(user, conversation_id, client_id, body)  # type: ignore[no-any-return]
 
 
 @db
@@ -299,24 +311,22 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except PermissionDenied:
             await self._end(CLOSE_NOT_MEMBER)
             return
-        message = result.message
+        payload, created = result
         await self._send_frame(
             {
                 "type": "ack",
-                "client_id": message.client_id,
-                "id": message.pk,
-                "seq": message.seq,
-                "created_at": message.created_at.isoformat(),
-                "duplicate": not result.created,
+                "client_id": payload["client_id"],
+                "id": payload["id"],
+                "seq": payload["seq"],
+                "created_at": payload["created_at"],
+                "duplicate": not created,
             }
         )
-        if result.created:
+        if created:
             # Committed (acknowledged) first, then the doorbell, carrying the stored row so that
             # receivers need not read it back. Best effort: a lost one is filled from the database.
             try:
-                await self.channel_layer.group_send(
-                    self.group, {"type": "chat.message", "message": message_payload(message)}
-                )
+                await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": payload})
             except Exception:  # noqa: BLE001 - the database already holds the truth
                 logger.warning("chat broadcast to conversation %s failed", self.conversation_id, exc_info=True)
 

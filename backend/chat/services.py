@@ -23,11 +23,12 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from psycopg import errors as psycopg_errors
 
 from accounts.models import Role, User
 from audit.services import audit_record
 from chat.conf import chat_setting
-from chat.events import broadcast_on_commit, message_payload
+from chat.events import MessagePayload, broadcast_on_commit, message_payload
 from chat.models import (
     CLIENT_ID_MAX_CHARS,
     ChatSocket,
@@ -338,6 +339,62 @@ def _send_sql() -> str:
     )
 
 
+_SEND_SQL_TEXT: str | None = None
+
+
+def _send_sql_text() -> str:
+    global _SEND_SQL_TEXT
+    if _SEND_SQL_TEXT is None:
+        _SEND_SQL_TEXT = _send_sql()
+    return _SEND_SQL_TEXT
+
+
+def _send_params(*, user_id: int, conversation_id: int, client_id: str, body: str, now: Any) -> dict[str, Any]:
+    limit, window = _rate_window()
+    return {
+        "c": conversation_id, "u": user_id, "cid": client_id, "body": body, "now": now,
+        "limit": limit, "window_start": now - timedelta(seconds=window),
+        "fresh": now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS")),
+        "quiet_since": now - timedelta(seconds=chat_setting("CHAT_NOTIFY_EVERY_SECONDS")),
+    }
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """What ``_SEND_SQL`` stored or found, without a model instance (the socket's hot path)."""
+
+    id: int
+    seq: int
+    sender_id: int
+    client_id: str
+    body: str
+    created_at: Any
+    redacted_at: Any
+    created: bool  # False: a resend, this is the first row
+    notify_due: bool  # another member has no live socket and was not e-mailed lately
+
+    def payload(self) -> MessagePayload:
+        return {
+            "id": self.id, "seq": self.seq, "sender_id": self.sender_id, "client_id": self.client_id,
+            "body": self.body, "created_at": self.created_at.isoformat(),
+        }
+
+
+def _send_outcome(row: Any, *, user_id: int, client_id: str, body: str, now: Any) -> StoredRow:
+    """Interpret ``_SEND_SQL``'s row: the stored (or first) message, or the refusal raised."""
+    (new_id, new_seq, is_member, old_id, old_seq, old_body, old_created_at, old_redacted_at, allowed, oldest,
+     notify_due) = row
+    if not is_member:
+        raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
+    if old_id is not None:  # a resend: the first row, even if the conversation has ended since
+        return StoredRow(old_id, old_seq, user_id, client_id, old_body, old_created_at, old_redacted_at, False, False)
+    if not allowed:
+        raise RateLimited(_retry_after(oldest, now, chat_setting("CHAT_RATE_LIMIT_WINDOW_SECONDS")))
+    if new_id is None:  # a member, no resend, nothing numbered: the conversation is closed
+        raise ConversationClosed()
+    return StoredRow(new_id, new_seq, user_id, client_id, body, now, None, True, bool(notify_due))
+
+
 def _message_store_one_statement(
     *, user: User, conversation: Conversation, client_id: str, body: str, broadcast: bool
 ) -> SendResult:
@@ -345,13 +402,7 @@ def _message_store_one_statement(
     path) it commits by itself; inside one (a request, a test) it runs in a savepoint so that a
     unique violation can be retried."""
     now = timezone.now()
-    limit, window = _rate_window()
-    params = {
-        "c": conversation.pk, "u": user.pk, "cid": client_id, "body": body, "now": now,
-        "limit": limit, "window_start": now - timedelta(seconds=window),
-        "fresh": now - timedelta(seconds=chat_setting("CHAT_PRESENCE_TTL_SECONDS")),
-        "quiet_since": now - timedelta(seconds=chat_setting("CHAT_NOTIFY_EVERY_SECONDS")),
-    }
+    params = _send_params(user_id=user.pk, conversation_id=conversation.pk, client_id=client_id, body=body, now=now)
     if connection.in_atomic_block:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_send_sql(), params)
@@ -360,26 +411,55 @@ def _message_store_one_statement(
         with connection.cursor() as cursor:
             cursor.execute(_send_sql(), params)
             row = cursor.fetchone()
-    (new_id, new_seq, is_member, old_id, old_seq, old_body, old_created_at, old_redacted_at, allowed, oldest,
-     notify_due) = row
-    if not is_member:
-        raise PermissionDenied(gettext("Vous ne faites plus partie de cette conversation."))
-    if old_id is not None:  # a resend: the first row, even if the conversation has ended since
-        return SendResult(
-            _message_row(old_id, conversation.pk, old_seq, user.pk, client_id, old_body, old_created_at, old_redacted_at),
-            False,
-        )
-    if not allowed:
-        raise RateLimited(_retry_after(oldest, now, window))
-    if new_id is None:  # a member, no resend, nothing numbered: the conversation is closed
-        raise ConversationClosed()
-    message = _message_row(new_id, conversation.pk, new_seq, user.pk, client_id, body, now, None)
+    stored = _send_outcome(row, user_id=user.pk, client_id=client_id, body=body, now=now)
+    message = _message_row(stored.id, conversation.pk, stored.seq, user.pk, client_id, stored.body,
+                           stored.created_at, stored.redacted_at)
+    if not stored.created:
+        return SendResult(message, False)
     if broadcast:
         broadcast_on_commit(conversation.pk, {"type": "chat.message", "message": message_payload(message)})
-    if notify_due:  # rare: someone is offline and was not e-mailed lately
+    if stored.notify_due:  # rare: someone is offline and was not e-mailed lately
         with transaction.atomic():
             _notify_offline_members(conversation_id=conversation.pk, sender=user, now=now)
     return SendResult(message, True)
+
+
+async def message_send_async(*, user: User, conversation_id: int, client_id: Any, body: Any) -> StoredRow:
+    """``message_send`` for the socket consumer on PostgreSQL, awaited on the event loop: the same
+    statement (``_SEND_SQL``), the same checks, refusals and resend retry, run on one of the loop's
+    own autocommit connections (``chat.pg``). Committed when it returns; the caller acknowledges,
+    then publishes the row itself. The rare offline-member e-mail runs on the database threads."""
+    from channels.db import database_sync_to_async
+
+    from chat import pg
+    from chat.dbthreads import DB_EXECUTOR
+
+    client_id = _clean_client_id(client_id)
+    body = _clean_body(body)
+    sql = _send_sql_text()
+    for attempt in (1, 2):
+        now = timezone.now()
+        params = _send_params(user_id=user.pk, conversation_id=conversation_id, client_id=client_id, body=body, now=now)
+        try:
+            row = await pg.pool().fetchone(sql, params)
+        except psycopg_errors.IntegrityError:
+            if attempt == 2:
+                raise
+            continue  # a resend raced its original (see message_send): once more returns the original
+        stored = _send_outcome(row, user_id=user.pk, client_id=client_id, body=body, now=now)
+        if stored.notify_due:
+            # Rare (someone offline, not e-mailed lately): the claim and the after-commit e-mail
+            # through Django, on a database thread.
+            await database_sync_to_async(_notify_after_send, thread_sensitive=False, executor=DB_EXECUTOR)(
+                conversation_id, user, now
+            )
+        return stored
+    raise AssertionError("unreachable")
+
+
+def _notify_after_send(conversation_id: int, sender: User, now: Any) -> None:
+    with transaction.atomic():
+        _notify_offline_members(conversation_id=conversation_id, sender=sender, now=now)
 
 
 def _message_row(pk: int, conversation_id: int, seq: int, sender_id: int, client_id: str, body: str,

@@ -65,6 +65,9 @@ def _short_lived_thread_connections():
     yield
     settings_dict["CONN_MAX_AGE"] = previous
     _close_connections_of_the_chat_threads()
+    from chat import pg
+
+    pg.close_all()  # the event loop's own connections (the socket's send on PostgreSQL)
 
 
 def _close_connections_of_the_chat_threads() -> None:
