@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -54,6 +54,9 @@ from cycles.selectors import provider_capacity, provider_holds
 from marketplace.api.errors import Conflict
 from marketplace.models import MentorProfile, Offer, Request, RequestStatus, Territory
 from marketplace.selectors import user_can_coordinate
+
+if TYPE_CHECKING:
+    from cycles.adapter import Rows
 
 logger = logging.getLogger(__name__)
 
@@ -408,9 +411,10 @@ def _run(cycle: Cycle, token: str, on_progress: Callable[[str, float], None] | N
         timings[f"engine_{key}"] = float(value)
     beat(RunStage.WRITE, 0.0, force=True)
     t = time.perf_counter()
-    proposals, unmatched = adapter.proposals_from_result(cycle, problem, result)
+    proposals, unmatched = adapter.rows_from_result(cycle, problem, result)
     input_hash = str(getattr(result, "input_hash", ""))[:64]
     objective = float(getattr(result, "objective", 0.0))
+    timings["write_rows"] = time.perf_counter() - t  # the result as columns of rows, before the database
     with transaction.atomic():
         locked = Cycle.objects.select_for_update().get(pk=cycle_id)
         if locked.run_token != token or locked.status != CycleStatus.SOLVING:
@@ -419,8 +423,8 @@ def _run(cycle: Cycle, token: str, on_progress: Callable[[str, float], None] | N
         # stay: approved ones are fixed, rejected ones are excluded pairs.
         Proposal.objects.filter(cycle=locked, status=ProposalStatus.PROPOSED).delete()
         UnmatchedRequest.objects.filter(cycle=locked).delete()
-        Proposal.objects.bulk_create(proposals, batch_size=WRITE_BATCH)
-        UnmatchedRequest.objects.bulk_create(unmatched, batch_size=WRITE_BATCH)
+        insert_rows(proposals)
+        insert_rows(unmatched)
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - started
         locked.status = CycleStatus.REVIEW
@@ -432,18 +436,66 @@ def _run(cycle: Cycle, token: str, on_progress: Callable[[str, float], None] | N
         locked.request_count = problem.requests.n
         locked.provider_count = problem.providers.m
         locked.objective = objective
-        locked.matched_count = len(proposals)
+        locked.matched_count = proposals.n
         locked.run_seconds = timings["total"]
         locked.run_timings = {k: round(v, 4) for k, v in timings.items()}
         locked.save()
         audit_record(actor=None, action="cycle.solved", target=locked, territory_id=locked.territory_id,
-                     data={"run": locked.run_count, "input_hash": input_hash, "proposals": len(proposals),
-                           "unmatched": len(unmatched), "objective": objective})
+                     data={"run": locked.run_count, "input_hash": input_hash, "proposals": proposals.n,
+                           "unmatched": unmatched.n, "objective": objective})
+        committing = time.perf_counter()
+    # The commit checks every deferred foreign key of the rows written, and the statistics are
+    # refreshed after it: both belong to the run's time, recorded once they are known.
+    t = time.perf_counter()
+    timings["commit"] = t - committing
     _refresh_planner_statistics()
+    timings["analyze"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - started
+    Cycle.objects.filter(pk=cycle_id, run_token=token).update(
+        run_seconds=timings["total"], run_timings={k: round(v, 4) for k, v in timings.items()})
     if on_progress is not None:
         on_progress(RunStage.DONE, 1.0)
-    return RunReport(cycle_id, problem.requests.n, problem.providers.m, len(proposals), len(unmatched),
+    return RunReport(cycle_id, problem.requests.n, problem.providers.m, proposals.n, unmatched.n,
                      objective, timings, input_hash)
+
+
+def insert_rows(rows: Rows, *, copy: bool | None = None) -> None:
+    """Insert ``rows`` in the current transaction: with PostgreSQL ``COPY`` (the default there),
+    else with ``bulk_create``. Both write the same values in every column: the given ones, and
+    each other field's model default, prepared by the field as ``bulk_create`` prepares it."""
+    if copy is None:
+        copy = _on_postgres()
+    if not copy:
+        rows.model.objects.bulk_create(rows.objects(), batch_size=WRITE_BATCH)
+        return
+    if rows.n == 0:
+        return
+    import numpy as np
+
+    fields = [f for f in rows.model._meta.concrete_fields if not f.primary_key]
+    unknown = set(rows.columns) - {f.attname for f in fields}
+    if unknown:
+        raise ValueError(f"{rows.model.__name__} has no column {sorted(unknown)}")
+    columns: list[list[Any]] = []
+    for f in fields:
+        if f.attname in rows.columns and isinstance(rows.columns[f.attname], list | np.ndarray):
+            values = rows.column(f.attname)
+            if len(values) != rows.n:
+                raise ValueError(f"{f.attname}: {len(values)} values for {rows.n} rows")
+            columns.append(values)
+        else:
+            # One value for every row (given, or the field's default), prepared once by the field.
+            value = rows.columns[f.attname] if f.attname in rows.columns else f.get_default()
+            columns.append([f.get_db_prep_save(value, connection)] * rows.n)
+    qn = connection.ops.quote_name
+    statement = (f"COPY {qn(rows.model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+                 "FROM STDIN")
+    # The raw psycopg cursor of Django's connection: same session, same transaction; a failure
+    # anywhere in the stream (a value psycopg cannot send, a constraint the server refuses) aborts
+    # the COPY and raises, and the caller's transaction rolls back whole.
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(statement) as copy_:
+        for row in zip(*columns, strict=True):
+            copy_.write_row(row)
 
 
 def _refresh_planner_statistics() -> None:

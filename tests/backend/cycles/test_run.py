@@ -127,20 +127,28 @@ def test_a_re_solve_keeps_approved_proposals_and_replaces_the_rest(pool, coordin
 
 
 def test_a_run_that_fails_while_writing_leaves_nothing_and_the_cycle_can_be_rerun(pool, monkeypatch):
+    from cycles import services
+
     cycle = make_cycle(status=CycleStatus.OPEN)
     cycle = cycle_run_start(actor=None, cycle=cycle, enqueue=False)
-    real = UnmatchedRequest.objects.bulk_create
+    real = services.insert_rows
+    written = []
 
-    def crash(*args, **kwargs):  # proposals are already inserted in the transaction by now
-        raise RuntimeError("worker killed")
+    def crash_on_the_unmatched(rows, **kwargs):  # the proposals are inserted in the transaction by now
+        if rows.model is UnmatchedRequest:
+            assert Proposal.objects.filter(cycle=cycle).count() == 2
+            raise RuntimeError("worker killed")
+        written.append(rows.model)
+        return real(rows, **kwargs)
 
-    monkeypatch.setattr(UnmatchedRequest.objects, "bulk_create", crash)
+    monkeypatch.setattr(services, "insert_rows", crash_on_the_unmatched)
     with pytest.raises(RuntimeError):
         cycle_run_execute(cycle_id=cycle.pk, token=cycle.run_token)
+    assert written == [Proposal]
     assert not Proposal.objects.filter(cycle=cycle).exists()
     cycle.refresh_from_db()
     assert cycle.status == CycleStatus.SOLVING and cycle.run_stage == RunStage.WRITE
-    monkeypatch.setattr(UnmatchedRequest.objects, "bulk_create", real)
+    monkeypatch.setattr(services, "insert_rows", real)
     # The heartbeat stopped: once it is stale the run can be started again.
     type(cycle).objects.filter(pk=cycle.pk).update(run_heartbeat_at="2000-01-01T00:00:00Z")
     report = run(cycle)
