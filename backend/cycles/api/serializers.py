@@ -89,6 +89,62 @@ class ProposalSerializer(serializers.ModelSerializer):
         return f"{obj.offer.company.name} — {obj.offer.title}"
 
 
+#: What ``proposal_rows_data`` reads, for ``queryset.values(*PROPOSAL_ROW_VALUES)``.
+PROPOSAL_ROW_VALUES = (
+    "id", "cycle_id", "request_id", "mentor_id", "offer_id", "provider_user_id", "mentor__user__display_name",
+    "offer__company__name", "offer__title", "town__insee_code", "town__name", "status", "source", "score",
+    "points_skills", "points_sector", "points_distance", "points_availability", "points_preference", "warnings",
+    "decided_by_id", "decided_at", "reason_code", "reason", "match_id", "created_at",
+)
+_PROPOSAL_FIELDS = ProposalSerializer().fields
+
+
+def proposal_rows_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ProposalSerializer(proposals, many=True).data`` for ``rows`` of
+    ``queryset.values(*PROPOSAL_ROW_VALUES)``: the same items (keys, order, values and types),
+    without a model instance per row and per joined relation (the review list of a national
+    cycle is the coordinators' hottest read)."""
+    fields = _PROPOSAL_FIELDS
+
+    def scalar(name: str, value: Any) -> Any:
+        return None if value is None else fields[name].to_representation(value)
+
+    out = []
+    for row in rows:
+        mentor = row["mentor_id"]
+        out.append({
+            "id": row["id"],
+            "cycle": row["cycle_id"],
+            "request": row["request_id"],
+            "provider_kind": "mentor" if mentor else "offer",
+            "mentor": mentor,
+            "offer": row["offer_id"],
+            "provider_user": row["provider_user_id"],
+            "provider_name": (row["mentor__user__display_name"] if mentor
+                              else f"{row['offer__company__name']} — {row['offer__title']}"),
+            "town": scalar("town", row["town__insee_code"]),
+            "town_name": scalar("town_name", row["town__name"]),
+            "status": scalar("status", row["status"]),
+            "source": scalar("source", row["source"]),
+            "score": scalar("score", row["score"]),
+            "breakdown": fields["breakdown"].to_representation({
+                "skills": row["points_skills"],
+                "sector": row["points_sector"],
+                "distance": row["points_distance"],
+                "availability": row["points_availability"],
+                "preference": row["points_preference"],
+            }),
+            "warnings": scalar("warnings", row["warnings"]),
+            "decided_by": row["decided_by_id"],
+            "decided_at": scalar("decided_at", row["decided_at"]),
+            "reason_code": scalar("reason_code", row["reason_code"]),
+            "reason": scalar("reason", row["reason"]),
+            "match": row["match_id"],
+            "created_at": scalar("created_at", row["created_at"]),
+        })
+    return out
+
+
 class ApproveSerializer(serializers.Serializer):
     reason_code = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")

@@ -19,6 +19,7 @@ from cycles import selectors, services
 from cycles.api import serializers as s
 from cycles.models import CycleStatus, Match, MatchStatus, Proposal, ProposalSource, ProposalStatus
 from marketplace import selectors as market
+from marketplace.api.views import _rows_list
 
 
 def _forbid_non_staff(user: Any) -> None:
@@ -185,16 +186,16 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     ordering = ["-score", "id"]
 
     def get_queryset(self) -> Any:
-        qs = selectors.proposal_list_for_user(self.request.user)
-        if self.action == "list":
-            # Only the relations the serializer reads (town, provider's name): the selector's other
-            # joins (cycle, request, territory, provider_user) built and filled four more model
-            # instances per row for nothing (13 -> 9 ms of CPU per page on the national cycle).
-            qs = qs.select_related(None).select_related("town", "mentor__user", "offer__company")
-        return qs
+        return selectors.proposal_list_for_user(self.request.user)
 
     def get_object(self) -> Any:
         return selectors.proposal_get_for_user(user=self.request.user, proposal_id=self.kwargs["pk"])
+
+    def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        """The same items as ``ProposalSerializer``, built from ``.values()`` rows
+        (``serializers.proposal_rows_data``): no model instances for the row and its seven
+        joined relations."""
+        return _rows_list(self, s.PROPOSAL_ROW_VALUES, s.proposal_rows_data)
 
     def _decided(self, proposal: Proposal) -> Response:
         return Response(s.ProposalSerializer(
