@@ -183,6 +183,7 @@ def main() -> None:
     parser.add_argument("--match", default="", help="only the targets whose 'kind role path' contains this")
     parser.add_argument("--profile", type=int, default=0, help="cProfile: print the N heaviest functions")
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL (the benchmark's server: WARNING)")
+    parser.add_argument("--sql", action="store_true", help="print the SQL statements of one request per target")
     args = parser.parse_args()
     setup(args)
     from django.core.handlers.wsgi import WSGIHandler
@@ -211,6 +212,14 @@ def main() -> None:
         n = args.requests
         print(f"| {target.kind} | {target.role} | `{target.path}` | {status.split()[0]} | {cpu / n * 1000:.2f} | "
               f"{wall / n * 1000:.2f} | {counters.queries / n:g} | {counters.redis / n:g} | {size} |", flush=True)
+        if args.sql:
+            from django.db import connection
+            from django.test.utils import CaptureQueriesContext
+
+            with CaptureQueriesContext(connection) as captured:
+                serve(handler, environ)
+            for query in captured.captured_queries:
+                print(f"  {query['time']} s  {query['sql'][:300]}")
         if profiler:
             for order in ("cumulative", "tottime"):
                 out = io.StringIO()

@@ -33,7 +33,9 @@ def _skill_levels(form: Any) -> list[services.SkillLevel]:
 @mentor_only
 def mentor_home(request: HttpRequest) -> HttpResponse:
     profile = selectors.own_profile(request.user)
-    return render(request, "frontend/provider/mentor_home.html", {"profile": profile})
+    # The skills with their labels in one query (the template read each skill's row apart).
+    skills = profile.skills.select_related("skill") if profile is not None else []
+    return render(request, "frontend/provider/mentor_home.html", {"profile": profile, "skills": skills})
 
 
 @mentor_only
