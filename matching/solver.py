@@ -12,7 +12,9 @@ How (see docs/matching.md for the formulas):
   every request has a private "unmatched" column, so a full matching always exists;
 - the graph is split into connected components: trivial ones (one request, or one provider) are
   solved in closed form, vectorised; small ones with ``scipy.optimize.linear_sum_assignment``
-  (dense), large ones with ``scipy.sparse.csgraph.min_weight_full_bipartite_matching``.
+  (dense), large ones by rounds of multi-source Dijkstra (``matching._flow``: successive
+  shortest paths on SciPy's compiled ``dijkstra``, with an optimality certificate), or with
+  ``scipy.sparse.csgraph.min_weight_full_bipartite_matching`` (``method="sparse"``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from scipy.sparse.csgraph import (  # type: ignore[import-untyped,unused-ignore]
     min_weight_full_bipartite_matching,
 )
 
+from ._flow import FlowError, assign_rows
 from .model import F64, I64
 
 # Lexicographic tie-breaker: slot k of a provider costs min(k, TIE_LEVELS - 1) more units.
@@ -38,7 +41,7 @@ TIE_LEVELS = 8
 MAX_COST_BITS = 46
 DENSE_MAX_ROWS = 1500
 
-Method = Literal["auto", "dense", "sparse"]
+Method = Literal["auto", "dense", "sparse", "flow"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,21 @@ def _solve_component_sparse(
     return ci[keep].astype(np.int64), si[keep].astype(np.int64)
 
 
+def _solve_component_flow(
+    r: int, row: I64, slot: I64, cost: I64, n_slots: int, dummy_cost: int
+) -> tuple[I64, I64]:
+    """Rounds of multi-source Dijkstra (``matching._flow``), slots as rows like the sparse path;
+    falls back to LAPJVsp if its optimality certificate ever fails."""
+    try:
+        req = assign_rows(n_slots, r, slot, row, cost, dummy_cost)
+    except FlowError:
+        return _solve_component_sparse(
+            r, row, slot, cost.astype(np.float64), n_slots, float(dummy_cost)
+        )
+    keep = np.flatnonzero(req >= 0)
+    return req[keep], keep.astype(np.int64)
+
+
 def solve_edges(
     edges: Edges,
     capacity: npt.NDArray[np.int64],
@@ -214,7 +232,8 @@ def solve_edges(
     bounds = np.flatnonzero(np.diff(comp)) + 1
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [row.shape[0]]])
-    dummy_cost = float(vmax * tie_mult + 1)
+    dummy_int = int(vmax * tie_mult + 1)
+    dummy_cost = float(dummy_int)
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         cr, cc, cv = row[s:e], col[s:e], val[s:e]
         rows_u, r_loc = np.unique(cr, return_inverse=True)
@@ -227,15 +246,16 @@ def solve_edges(
         e_idx = np.repeat(np.arange(cr.shape[0], dtype=np.int64), rep)
         k = np.arange(e_idx.shape[0], dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep)
         slot = slot_start[p_loc[e_idx]] + k
-        cost = ((vmax - cv[e_idx]) * tie_mult + np.minimum(k, TIE_LEVELS - 1) + 1).astype(
-            np.float64
-        )
+        icost = (vmax - cv[e_idx]) * tie_mult + np.minimum(k, TIE_LEVELS - 1) + 1
+        cost = icost.astype(np.float64)
         r = rows_u.shape[0]
         use_dense = method == "dense" or (method == "auto" and r <= DENSE_MAX_ROWS)
         if use_dense:
             ri, si = _solve_component_dense(rows_u, r_loc[e_idx], slot, cost, n_slots, dummy_cost)
-        else:
+        elif method == "sparse":
             ri, si = _solve_component_sparse(r, r_loc[e_idx], slot, cost, n_slots, dummy_cost)
+        else:
+            ri, si = _solve_component_flow(r, r_loc[e_idx], slot, icost, n_slots, dummy_int)
         slot_owner = np.repeat(np.arange(prov_u.shape[0], dtype=np.int64), n_slot_p)
         provider[rows_u[ri]] = prov_u[slot_owner[si]]
     return provider
@@ -258,6 +278,10 @@ def assign(
     i.e. what leaving it unmatched costs; the objective is sum(score + penalty) over matched rows.
     ``resolution``: grid of the values (default: 1e-6 when every value is on it, else the finest
     power of two that fits); the result is exactly optimal for the values rounded to the grid.
+    ``method``: how components of more than one request and one provider are solved: "auto"
+    (dense ``linear_sum_assignment`` up to ``DENSE_MAX_ROWS`` requests, else "flow"), "dense",
+    "sparse" (SciPy's LAPJVsp) or "flow" (rounds of multi-source Dijkstra, ``matching._flow``).
+    All are exact; among assignments of equal value and equal tie-breaker they may differ.
     """
     cap = np.asarray(capacity)
     if cap.ndim != 1 or (cap.size and not np.issubdtype(cap.dtype, np.integer)):

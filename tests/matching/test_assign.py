@@ -56,7 +56,7 @@ def _check(s: np.ndarray, cap: np.ndarray, pen: np.ndarray | None, a: Assignment
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances(), st.sampled_from(["auto", "dense", "sparse"]))
+@given(instances(), st.sampled_from(["auto", "dense", "sparse", "flow"]))
 def test_assign_reaches_the_lp_optimum(inst: tuple, method: str) -> None:
     s, cap, pen = inst
     a = assign(s, cap, unmatched_penalty=pen, method=method)  # type: ignore[arg-type]
@@ -93,7 +93,7 @@ def test_large_components_are_optimal_on_the_sparse_path(seed: int) -> None:
         s[i, cols] = np.round(rng.random(6) * 100, 3)
     cap = rng.integers(0, 4, m)
     pen = np.where(rng.random(n) < 0.3, 20.0, 0.0)
-    for method in ("sparse", "dense"):
+    for method in ("sparse", "dense", "flow", "auto"):
         a = assign(s, cap, unmatched_penalty=pen, method=method)  # type: ignore[arg-type]
         _check(s, cap, pen, a)
 
@@ -135,8 +135,9 @@ def test_the_result_does_not_depend_on_the_solver_path_for_unique_optima() -> No
     s = rng.random((60, 20)) * 100
     s[rng.random(s.shape) < 0.6] = np.nan
     cap = rng.integers(1, 3, 20)
-    p = [assign(s, cap, method=m).provider for m in ("dense", "sparse")]  # type: ignore[arg-type]
+    p = [assign(s, cap, method=m).provider for m in ("dense", "sparse", "flow")]  # type: ignore[arg-type]
     assert np.array_equal(p[0], p[1])
+    assert np.array_equal(p[0], p[2])
 
 
 @pytest.mark.parametrize(
