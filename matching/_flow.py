@@ -70,6 +70,11 @@ def assign_rows(n_rows: int, n_cols: int, row: I64, col: I64, cost: I64, dummy: 
     ).astype(np.int32)
     indices = np.concatenate([np.full(n_rows, n_rows), er]).astype(np.int32)
     data = np.empty(n_rows + er.shape[0], dtype=np.float64)
+    key = ec * n_rows + er  # sorted (column-major order)
+
+    def edge_pos(rows: I64, cols: I64) -> I64:
+        return np.searchsorted(key, cols * n_rows + rows)
+
     # potentials: row reduction
     best = np.full(n_rows, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(best, er, ew)
@@ -77,14 +82,19 @@ def assign_rows(n_rows: int, n_cols: int, row: I64, col: I64, cost: I64, dummy: 
     pc = np.zeros(nc, dtype=np.int64)
     mr = np.full(n_rows, -1, dtype=np.int64)
     mc = np.full(nc, -1, dtype=np.int64)
+    deg_c = np.diff(indptr[n_rows:]).astype(np.int64)
+    medge = np.zeros(n_rows, dtype=np.int64)  # position (in column order) of a row's matched edge
+    red = np.empty(er.shape[0], dtype=np.int64)
     while True:
         free = np.flatnonzero(mr < 0)
         if free.size == 0:
             break
-        red = ew + pr[er] - pc[ec]
-        matched_edge = mr[er] == ec
-        data[n_rows:] = np.where(matched_edge, np.inf, np.minimum(red, CLIP))
+        np.subtract(pr[er], np.repeat(pc, deg_c), out=red)
+        red += ew
+        np.minimum(red, CLIP, out=red)
+        data[n_rows:] = red
         is_m = mr >= 0
+        data[n_rows + medge[is_m]] = np.inf
         indices[:n_rows] = n_rows + np.where(is_m, mr, 0)
         data[:n_rows] = np.where(is_m, 0.0, np.inf)
         graph = sp.csr_matrix((data, indices, indptr), shape=(n_nodes, n_nodes))
@@ -113,6 +123,7 @@ def assign_rows(n_rows: int, n_cols: int, row: I64, col: I64, cost: I64, dummy: 
             nxt = mc[cols].copy()
             mr[rows] = cols
             mc[cols] = rows
+            medge[rows] = edge_pos(rows, cols)
             rows = nxt[nxt >= 0]
     # certificate: reduced costs >= 0, matched edges tight, free columns at 0, others <= 0
     red = ew + pr[er] - pc[ec]
