@@ -253,8 +253,15 @@ def _scan_remote(
     n_groups = max(1, min(nc, 4 * k_row + 32))
     gsize = -(-nc // n_groups)
     nc_pad = gsize * n_groups
-    yj = np.zeros((y.shape[0], nc_pad), dtype=np.float32)
-    yj[:, :nc] = y[:, cols]
+    # only the features that can be non-zero on both sides of this job (e.g. the kind, format
+    # and capacity terms vanish when every pair of the job is compatible on them)
+    y_c = y[:, cols]
+    x_r = x[rows]
+    feats = np.flatnonzero(x_r.any(axis=0) & y_c.any(axis=1))
+    x_job = np.ascontiguousarray(x_r[:, feats])
+    yj = np.zeros((feats.shape[0], nc_pad), dtype=np.float32)
+    yj[:, :nc] = y_c[feats]
+    del x_r, y_c
     col_town = p.providers.town[cols].astype(np.int64)
     t_all = np.arange(p.town_coords.shape[0], dtype=np.int64)
     w_dist = 100.0 * p.weights[2]
@@ -278,7 +285,6 @@ def _scan_remote(
     cur_town = -1
     cur_vec = np.full(nc_pad, PAD, dtype=np.float32)
     out = np.empty((block, nc_pad), dtype=np.float32)
-    xb = np.empty((block, x.shape[1]), dtype=np.float32)
 
     def consolidate() -> None:
         nonlocal col_kept, buffered
@@ -306,8 +312,7 @@ def _scan_remote(
         b1 = min(nr, b0 + block)
         bn = b1 - b0
         s = out[:bn]
-        np.take(x, rows[b0:b1], axis=0, out=xb[:bn])
-        np.matmul(xb[:bn], yj, out=s)
+        np.matmul(x_job[b0:b1], yj, out=s)
         # distance points: one vector per run of requests of the same town
         tt = towns[b0:b1]
         change = np.flatnonzero(tt[1:] != tt[:-1]) + 1
