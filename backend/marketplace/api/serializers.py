@@ -413,6 +413,41 @@ def mentor_rows_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+ENTREPRENEUR_ROW_VALUES = ("id", "user_id", "user__display_name", "town__insee_code", "neighbourhood_id",
+                           "preferred_format", "availability", "age_band", "gender", "qpv_resident", "job_seeker")
+_ENTREPRENEUR_FIELDS = EntrepreneurProfileSerializer().fields
+
+
+def entrepreneur_rows_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``EntrepreneurProfileSerializer(profiles, many=True).data`` for ``rows`` of
+    ``queryset.values(*ENTREPRENEUR_ROW_VALUES)``, in one more query (languages)."""
+    fields = _ENTREPRENEUR_FIELDS
+
+    def scalar(name: str, value: Any) -> Any:
+        return None if value is None else fields[name].to_representation(value)
+
+    ids = [row["id"] for row in rows]
+    languages = (_codes_by_owner(EntrepreneurProfile.languages.through, "entrepreneurprofile", "language__code", ids,
+                                 ("language__code",)) if ids else {})
+    return [
+        {
+            "id": row["id"],
+            "user": row["user_id"],
+            "display_name": scalar("display_name", row["user__display_name"]),
+            "town": row["town__insee_code"],
+            "neighbourhood": row["neighbourhood_id"],
+            "languages": languages[row["id"]],
+            "preferred_format": scalar("preferred_format", row["preferred_format"]),
+            "availability": scalar("availability", row["availability"]),
+            "age_band": scalar("age_band", row["age_band"]),
+            "gender": scalar("gender", row["gender"]),
+            "qpv_resident": scalar("qpv_resident", row["qpv_resident"]),
+            "job_seeker": scalar("job_seeker", row["job_seeker"]),
+        }
+        for row in rows
+    ]
+
+
 class WithdrawSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
 

@@ -497,3 +497,8 @@ class EntrepreneurViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self) -> Any:
         return selectors.entrepreneur_profile_get_for_user(user=self.request.user, entrepreneur_id=self.kwargs["pk"])
+
+    def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        """The same items as ``EntrepreneurProfileSerializer``, from ``.values()`` rows
+        (``serializers.entrepreneur_rows_data``)."""
+        return _rows_list(self, s.ENTREPRENEUR_ROW_VALUES, s.entrepreneur_rows_data)
