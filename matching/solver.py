@@ -12,9 +12,11 @@ How (see docs/matching.md for the formulas):
   every request has a private "unmatched" column, so a full matching always exists;
 - the graph is split into connected components: trivial ones (one request, or one provider) are
   solved in closed form, vectorised; small ones with ``scipy.optimize.linear_sum_assignment``
-  (dense), large ones by rounds of multi-source Dijkstra (``matching._flow``: successive
-  shortest paths on SciPy's compiled ``dijkstra``, with an optimality certificate), or with
-  ``scipy.sparse.csgraph.min_weight_full_bipartite_matching`` (``method="sparse"``).
+  (dense), large ones by rounds of multi-source Dijkstra on a provider network without slot
+  replication (``matching._flow``: successive shortest paths on SciPy's compiled ``dijkstra``,
+  ending with an optimality certificate), or with
+  ``scipy.sparse.csgraph.min_weight_full_bipartite_matching`` (``method="sparse"``, slot
+  columns; also the fallback if the certificate ever failed).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from scipy.sparse.csgraph import (  # type: ignore[import-untyped,unused-ignore]
     min_weight_full_bipartite_matching,
 )
 
-from ._flow import FlowError, assign_rows
+from ._flow import FlowError, assign_providers
 from .model import F64, I64
 
 # Lexicographic tie-breaker: slot k of a provider costs min(k, TIE_LEVELS - 1) more units.
@@ -162,18 +164,18 @@ def _solve_component_sparse(
 
 
 def _solve_component_flow(
-    r: int, row: I64, slot: I64, cost: I64, n_slots: int, dummy_cost: int
-) -> tuple[I64, I64]:
-    """Rounds of multi-source Dijkstra (``matching._flow``), slots as rows like the sparse path;
-    falls back to LAPJVsp if its optimality certificate ever fails."""
+    n_req: int, r_loc: I64, p_loc: I64, base: I64, n_slot: I64, dummy_cost: int
+) -> I64 | None:
+    """Rounds of multi-source Dijkstra on the provider network (``matching._flow``): the
+    provider of each request of the component (local index, -1 if unmatched), or None if the
+    optimality certificate ever failed (the caller then falls back to LAPJVsp)."""
+    tie = np.arange(TIE_LEVELS, dtype=np.int64) + 1
     try:
-        req = assign_rows(n_slots, r, slot, row, cost, dummy_cost)
-    except FlowError:
-        return _solve_component_sparse(
-            r, row, slot, cost.astype(np.float64), n_slots, float(dummy_cost)
+        return assign_providers(
+            n_slot.shape[0], n_req, p_loc, r_loc, base, n_slot, tie, dummy_cost
         )
-    keep = np.flatnonzero(req >= 0)
-    return req[keep], keep.astype(np.int64)
+    except FlowError:
+        return None
 
 
 def solve_edges(
@@ -240,6 +242,17 @@ def solve_edges(
         prov_u, p_loc = np.unique(cc, return_inverse=True)
         deg = np.bincount(p_loc, minlength=prov_u.shape[0])
         n_slot_p = np.minimum(capacity[prov_u], deg)
+        r = rows_u.shape[0]
+        use_dense = method == "dense" or (method == "auto" and r <= DENSE_MAX_ROWS)
+        if not use_dense and method != "sparse":
+            served = _solve_component_flow(
+                r, r_loc.astype(np.int64), p_loc.astype(np.int64), (vmax - cv) * tie_mult,
+                n_slot_p, dummy_int,
+            )
+            if served is not None:
+                got = served >= 0
+                provider[rows_u[got]] = prov_u[served[got]]
+                continue
         slot_start = np.concatenate([[0], np.cumsum(n_slot_p)])
         n_slots = int(slot_start[-1])
         rep = n_slot_p[p_loc]
@@ -248,14 +261,10 @@ def solve_edges(
         slot = slot_start[p_loc[e_idx]] + k
         icost = (vmax - cv[e_idx]) * tie_mult + np.minimum(k, TIE_LEVELS - 1) + 1
         cost = icost.astype(np.float64)
-        r = rows_u.shape[0]
-        use_dense = method == "dense" or (method == "auto" and r <= DENSE_MAX_ROWS)
         if use_dense:
             ri, si = _solve_component_dense(rows_u, r_loc[e_idx], slot, cost, n_slots, dummy_cost)
-        elif method == "sparse":
-            ri, si = _solve_component_sparse(r, r_loc[e_idx], slot, cost, n_slots, dummy_cost)
         else:
-            ri, si = _solve_component_flow(r, r_loc[e_idx], slot, icost, n_slots, dummy_int)
+            ri, si = _solve_component_sparse(r, r_loc[e_idx], slot, cost, n_slots, dummy_cost)
         slot_owner = np.repeat(np.arange(prov_u.shape[0], dtype=np.int64), n_slot_p)
         provider[rows_u[ri]] = prov_u[slot_owner[si]]
     return provider

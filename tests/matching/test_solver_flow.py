@@ -11,71 +11,84 @@ from scipy.optimize import linear_sum_assignment
 
 import matching.solver as solver
 from matching import assign
-from matching._flow import assign_rows
+from matching._flow import assign_providers
 
 from .reference import check_feasible, lp_optimum
 
 
-def _dense_optimum(n_rows: int, n_cols: int, row: np.ndarray, col: np.ndarray,
-                   cost: np.ndarray, dummy: int) -> int:
-    """Independent optimum of the row problem: dense LSA with one empty column per row."""
+def _dense_optimum(n_prov: int, n_req: int, prov: np.ndarray, req: np.ndarray,
+                   base: np.ndarray, n_slot: np.ndarray, tie: np.ndarray, dummy: int) -> int:
+    """Independent optimum: dense LSA, one row per slot (k-th slot of j costs base + tie[k]),
+    one private empty column per slot at ``dummy``."""
     big = float(2**52)
-    mat = np.full((n_rows, n_cols + n_rows), big)
-    mat[row, col] = cost
-    mat[np.arange(n_rows), n_cols + np.arange(n_rows)] = dummy
+    n_s = int(n_slot.sum())
+    start = np.concatenate([[0], np.cumsum(n_slot)])
+    mat = np.full((n_s, n_req + n_s), big)
+    for j, i, b in zip(prov.tolist(), req.tolist(), base.tolist(), strict=True):
+        for k in range(int(n_slot[j])):
+            mat[start[j] + k, i] = b + tie[min(k, tie.size - 1)]
+    mat[np.arange(n_s), n_req + np.arange(n_s)] = dummy
     ri, ci = linear_sum_assignment(mat)
     assert np.all(mat[ri, ci] < big)
     return int(mat[ri, ci].astype(np.int64).sum())
 
 
-def _cost_of(rows_to_cols: np.ndarray, row: np.ndarray, col: np.ndarray, cost: np.ndarray,
-             n_cols: int, dummy: int) -> int:
-    key = {(int(r), int(c)): int(w) for r, c, w in zip(row, col, cost, strict=True)}
+def _cost_of(served: np.ndarray, prov: np.ndarray, req: np.ndarray, base: np.ndarray,
+             n_slot: np.ndarray, tie: np.ndarray, dummy: int) -> int:
+    """Cost of a service: pairs used, the cheapest slots of each provider, empties."""
+    key = {(int(j), int(i)): int(b) for j, i, b in zip(prov, req, base, strict=True)}
     total = 0
-    for r, c in enumerate(rows_to_cols.tolist()):
-        total += dummy if c < 0 else key[(r, c)]
-    used = rows_to_cols[rows_to_cols >= 0]
-    assert np.unique(used).size == used.size, "a column used twice"
-    assert np.all(used < n_cols)
+    for i, j in enumerate(served.tolist()):
+        if j >= 0:
+            total += key[(j, i)]  # a forbidden pair raises KeyError
+    load = np.bincount(served[served >= 0], minlength=n_slot.size)
+    assert np.all(load <= n_slot), "capacity exceeded"
+    for j in range(n_slot.size):
+        total += sum(int(tie[min(k, tie.size - 1)]) for k in range(int(load[j])))
+        total += dummy * int(n_slot[j] - load[j])
     return total
 
 
 @st.composite
-def row_problems(draw: st.DrawFn) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, int]:
-    n_rows = draw(st.integers(0, 25))
-    n_cols = draw(st.integers(0, 25))
+def provider_problems(draw: st.DrawFn) -> tuple:
+    n_prov = draw(st.integers(0, 8))
+    n_req = draw(st.integers(0, 16))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     density = draw(st.sampled_from([0.1, 0.3, 0.7, 1.0]))
-    mask = rng.random((n_rows, n_cols)) < density
-    row, col = np.nonzero(mask)
+    mask = rng.random((n_prov, n_req)) < density
+    prov, req = np.nonzero(mask)
     style = draw(st.sampled_from(["wide", "ties", "binary"]))
     if style == "wide":
-        cost = rng.integers(0, 10**9, row.size)
+        base = rng.integers(0, 10**9, prov.size)
     elif style == "ties":
-        cost = rng.integers(0, 4, row.size) * 5
+        base = rng.integers(0, 4, prov.size) * 5
     else:
-        cost = np.ones(row.size, dtype=np.int64)
-    dummy = int(draw(st.sampled_from([0, 1, 7, 10**9 + 1])))
-    return n_rows, n_cols, row.astype(np.int64), col.astype(np.int64), cost.astype(np.int64), dummy
+        base = np.zeros(prov.size, dtype=np.int64)
+    deg = np.bincount(prov, minlength=n_prov)
+    n_slot = np.minimum(rng.integers(0, 4, n_prov), deg)
+    tie = np.array(draw(st.sampled_from([[0], [1, 2, 3], [1, 2, 3, 4, 5, 6, 7, 8]])))
+    dummy = int(draw(st.sampled_from([0, 1, 7, 10**9 + 9])))
+    return (n_prov, n_req, prov.astype(np.int64), req.astype(np.int64), base.astype(np.int64),
+            n_slot.astype(np.int64), tie.astype(np.int64), dummy)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(row_problems())
-def test_assign_rows_reaches_the_dense_optimum(p: tuple) -> None:
-    n_rows, n_cols, row, col, cost, dummy = p
-    got = assign_rows(n_rows, n_cols, row, col, cost, dummy)
-    assert got.shape == (n_rows,) and got.dtype == np.int64
-    assert _cost_of(got, row, col, cost, n_cols, dummy) == _dense_optimum(
-        n_rows, n_cols, row, col, cost, dummy
-    )
-    assert np.array_equal(got, assign_rows(n_rows, n_cols, row, col, cost, dummy))
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(provider_problems())
+def test_assign_providers_reaches_the_dense_optimum(p: tuple) -> None:
+    got = assign_providers(*p)
+    n_prov, n_req = p[0], p[1]
+    assert got.shape == (n_req,) and got.dtype == np.int64
+    assert np.all(got < max(n_prov, 1))
+    assert _cost_of(got, *p[2:]) == _dense_optimum(*p)
+    assert np.array_equal(got, assign_providers(*p))
 
 
-def test_assign_rows_refuses_costs_out_of_range() -> None:
+def test_assign_providers_refuses_costs_out_of_range() -> None:
+    one = np.array([0])
     with pytest.raises(ValueError, match="costs"):
-        assign_rows(1, 1, np.array([0]), np.array([0]), np.array([-1]), 5)
+        assign_providers(1, 1, one, one, np.array([-1]), np.array([1]), np.array([1]), 5)
     with pytest.raises(ValueError, match="costs"):
-        assign_rows(1, 1, np.array([0]), np.array([0]), np.array([2**50]), 5)
+        assign_providers(1, 1, one, one, np.array([2**50]), np.array([1]), np.array([1]), 5)
 
 
 def _marketplace_like(seed: int, n: int, m: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
@@ -138,6 +151,6 @@ def test_flow_falls_back_to_lapjvsp_when_its_certificate_fails(
     def broken(*args: object, **kwargs: object) -> np.ndarray:
         raise solver.FlowError("optimality certificate failed")
 
-    monkeypatch.setattr(solver, "assign_rows", broken)
+    monkeypatch.setattr(solver, "assign_providers", broken)
     got = assign(mat, cap, unmatched_penalty=pen, method="flow")
     assert np.array_equal(got.provider, expected.provider)
