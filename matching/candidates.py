@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .model import F64, FORMAT_IN_PERSON, FORMAT_REMOTE, I64, KIND_SPONSORSHIP
-from .scoring import OK, SCORE_DECIMALS, Prepared, popcount32, proximity, score_pairs
+from .scoring import EARTH_RADIUS_KM, OK, SCORE_DECIMALS, Prepared, popcount32, score_pairs
 
 BIG = np.float32(1.0e4)  # penalty of a violated constraint in the approximate score
 SLACK = 1.0e-3  # approximate scores are within 1e-4 of the exact ones; keep a margin
@@ -166,11 +166,13 @@ def _features(p: Prepared, order: I64) -> tuple[npt.NDArray[np.float32], npt.NDA
     return x, y
 
 
-def _distance_points(p: Prepared, town: int) -> F64:
-    """Distance points of every provider for a request in ``town``."""
-    t_all = np.arange(p.town_coords.shape[0], dtype=np.int64)
-    prox_town = proximity(p, np.full(t_all.shape[0], town, dtype=np.int64), t_all)
-    out: F64 = (100.0 * p.weights[2]) * prox_town[p.providers.town]
+def _town_points(p: Prepared, town: int) -> npt.NDArray[np.float32]:
+    """Distance points (float32, for the approximate score) from ``town`` to every town."""
+    dot = p.town_xyz @ p.town_xyz[town]
+    d = (2.0 * EARTH_RADIUS_KM) * np.arcsin(np.sqrt(np.clip((1.0 - dot) / 2.0, 0.0, 1.0)))
+    prox = np.exp2(-d / p.config.distance_half_km)
+    prox[town] = 1.0
+    out: npt.NDArray[np.float32] = ((100.0 * p.weights[2]) * prox).astype(np.float32)
     return out
 
 
@@ -263,8 +265,6 @@ def _scan_remote(
     yj[:, :nc] = y_c[feats]
     del x_r, y_c
     col_town = p.providers.town[cols].astype(np.int64)
-    t_all = np.arange(p.town_coords.shape[0], dtype=np.int64)
-    w_dist = 100.0 * p.weights[2]
     block = int(max(1, min(nr, BLOCK_ELEMENTS // nc_pad)))
     min_thr = np.float32(cfg.min_score - SLACK)
     towns = p.requests.town[rows].astype(np.int64)
@@ -322,8 +322,7 @@ def _scan_remote(
             town = int(tt[a])
             if town != cur_town:
                 cur_town = town
-                prox = proximity(p, np.full(t_all.shape[0], town, dtype=np.int64), t_all)
-                cur_vec[:nc] = (w_dist * prox)[col_town]
+                cur_vec[:nc] = _town_points(p, town)[col_town]
             s[a:e] += cur_vec
         # sparse adjustments in this block
         lo_k, hi_k = b0 * nc, b1 * nc
@@ -360,6 +359,17 @@ def _scan_remote(
                 out_r.append(g_ri[keep])
                 out_c.append(g_pj[keep])
                 rows_b, cols_b = rows_b[~sel], cols_b[~sel]
+            # keep, per row, its k best approximate entries plus every near-tie: the exact
+            # top k lies within SLACK of the approximate k-th best (fewer pairs to score)
+            vals = s[rows_b, cols_b].astype(np.float64)
+            o = np.argsort(rows_b * 1024.0 + (512.0 - vals))
+            rs = rows_b[o]
+            rank = np.arange(rs.shape[0]) - np.searchsorted(rs, rs)
+            kth_r = np.full(bn, -np.inf)
+            at_k = rank == k_row - 1
+            kth_r[rs[at_k]] = vals[o][at_k]
+            keep_r = vals >= kth_r[rows_b] - SLACK
+            rows_b, cols_b = rows_b[keep_r], cols_b[keep_r]
         out_r.append(rows[rows_b + b0])
         out_c.append(cols[cols_b])
         if k_col > 0:
@@ -437,7 +447,6 @@ def _scan_in_person(
     f_ri, f_pj, f_ptr = by_town(adj.pref_ri, adj.pref_pj)
     rowpos = np.full(n, -1, dtype=np.int64)
     colpos = np.full(m, -1, dtype=np.int64)
-    w_dist = 100.0 * p.weights[2]
     out_r: list[I64] = []
     out_c: list[I64] = []
     towns = np.flatnonzero((np.diff(r_ptr) > 0) & (np.diff(p_ptr) > 0))
@@ -446,10 +455,7 @@ def _scan_in_person(
         cols = p_idx[p_ptr[t] : p_ptr[t + 1]]
         nr, nc = rows.shape[0], cols.shape[0]
         s = x[rows] @ y[:, cols]
-        prox = proximity(
-            p, np.full(nc, t, dtype=np.int64), q.town[cols].astype(np.int64)
-        )
-        s += (w_dist * prox).astype(np.float32)[None, :]
+        s += _town_points(p, t)[q.town[cols]][None, :]
         # a request of either format meets providers of either format remotely (other job)
         r_either = np.flatnonzero(r.format[rows] != FORMAT_IN_PERSON)
         c_either = np.flatnonzero(q.format[cols] != FORMAT_IN_PERSON)
