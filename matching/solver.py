@@ -41,7 +41,7 @@ from .model import F64, I64
 TIE_LEVELS = 8
 # Largest integer cost given to the float64 solvers (7 bits of headroom under 2**53).
 MAX_COST_BITS = 46
-DENSE_MAX_ROWS = 1500
+DENSE_MAX_ROWS = 250
 
 Method = Literal["auto", "dense", "sparse", "flow"]
 
