@@ -94,6 +94,7 @@ def assign_providers(
     order = np.lexsort((prov, req))
     ar, ap, ab = req[order], prov[order], base[order]
     deg_q = np.bincount(ar, minlength=n_req).astype(np.int64)
+    pair_key = ar * max(n_prov, 1) + ap  # sorted
     # reversed residual graph, fixed CSR layout (unused entries weigh inf):
     # slot -> [its provider (a1 has flow), its empty (a3 has flow)]
     # provider -> [its slots (a1 has no flow)] + [n_slot entries: the requests it serves]
@@ -135,12 +136,13 @@ def assign_providers(
             break
         np.subtract(pot_p[ap], np.repeat(pot_q, deg_q), out=red2)
         red2 += ab
-        srv = served[ar] == ap
-        seg = data[q_pos : q_pos + n_e]
-        seg[:] = np.minimum(red2, CLIP)
-        seg[srv] = np.inf
-        red_srv = np.zeros(n_req, dtype=np.int64)
-        red_srv[ar[srv]] = red2[srv]
+        # float64 is exact below 2**53; larger reduced costs exceed every distance used (< 2**50)
+        data[q_pos : q_pos + n_e] = red2
+        sq = np.flatnonzero(served >= 0)
+        sj = served[sq]
+        arc = np.searchsorted(pair_key, sq * max(n_prov, 1) + sj)  # the arcs carrying flow
+        data[q_pos + arc] = np.inf
+        red_srv = red2[arc]
         red1 = s_tie + pot_s - pot_p[s_prov]
         red3 = dummy + pot_s - pot_e
         data[s_pos] = np.where(a1, np.minimum(-red1, CLIP), np.inf)
@@ -148,14 +150,12 @@ def assign_providers(
         data[ps_pos] = np.where(a1, np.inf, np.minimum(red1, CLIP))
         data[e_pos] = np.where(a3, np.inf, np.minimum(red3, CLIP))
         data[pq_all] = np.inf
-        sq = np.flatnonzero(served >= 0)
-        sj = served[sq]
         by_prov = np.argsort(sj, kind="stable")
-        sq, sj = sq[by_prov], sj[by_prov]
+        sq, sj, red_srv = sq[by_prov], sj[by_prov], red_srv[by_prov]
         rank = np.arange(sj.shape[0]) - np.searchsorted(sj, sj, side="left")
         pos = pq_start[sj] + rank
         indices[pos] = o_q + sq
-        data[pos] = np.minimum(-red_srv[sq], CLIP)
+        data[pos] = np.minimum(-red_srv, CLIP)
         graph = sp.csr_matrix((data, indices, indptr), shape=(n_nodes, n_nodes))
         free_cols = np.concatenate([o_q + np.flatnonzero(served < 0), o_e + np.flatnonzero(~a3)])
         h, pred, src = dijkstra(
