@@ -24,6 +24,7 @@ from marketplace.models import (
     MentorSkill,
     Neighbourhood,
     Offer,
+    OfferSkill,
     Project,
     ProjectStage,
     Request,
@@ -491,6 +492,58 @@ class OfferSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["skills"] = _read_all(_SKILL_LEVEL_READER, instance.skills.all())
         return data
+
+
+OFFER_ROW_VALUES = ("id", "company_id", "company__name", "title", "description", "format", "town__insee_code",
+                    "availability", "capacity", "hours_budget", "starts_on", "ends_on", "active", "created_at")
+_OFFER_FIELDS = OfferSerializer().fields
+
+
+def offer_rows_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``OfferSerializer(offers, many=True).data`` for ``rows`` of ``queryset.values(*OFFER_ROW_VALUES)``,
+    in five more queries (towns, languages, sectors, stages, skills) without model instances."""
+    fields = _OFFER_FIELDS
+
+    def scalar(name: str, value: Any) -> Any:
+        return None if value is None else fields[name].to_representation(value)
+
+    ids = [row["id"] for row in rows]
+    skills: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        towns = _codes_by_owner(Offer.reachable_towns.through, "offer", "town__insee_code", ids, ("town__name", "town_id"))
+        languages = _codes_by_owner(Offer.languages.through, "offer", "language__code", ids, ("language__code",))
+        sectors = _codes_by_owner(Offer.sectors.through, "offer", "sector__code", ids, ("sector__code",))
+        stages = _codes_by_owner(Offer.accepted_stages.through, "offer", "projectstage__code", ids,
+                                 ("projectstage__position", "projectstage_id"))
+        for offer_id, skill, level in (OfferSkill.objects.filter(offer_id__in=ids).order_by("id")
+                                       .values_list("offer_id", "skill__code", "level")):
+            skills[offer_id].append({"skill": skill, "level": level})
+    else:
+        towns = languages = sectors = stages = {}
+    return [
+        {
+            "id": row["id"],
+            "company": row["company_id"],
+            "company_name": scalar("company_name", row["company__name"]),
+            "title": scalar("title", row["title"]),
+            "description": scalar("description", row["description"]),
+            "format": scalar("format", row["format"]),
+            "town": row["town__insee_code"],
+            "reachable_towns": towns[row["id"]],
+            "languages": languages[row["id"]],
+            "sectors": sectors[row["id"]],
+            "skills": skills[row["id"]],
+            "availability": scalar("availability", row["availability"]),
+            "capacity": scalar("capacity", row["capacity"]),
+            "hours_budget": scalar("hours_budget", row["hours_budget"]),
+            "accepted_stages": stages[row["id"]],
+            "starts_on": scalar("starts_on", row["starts_on"]),
+            "ends_on": scalar("ends_on", row["ends_on"]),
+            "active": scalar("active", row["active"]),
+            "created_at": scalar("created_at", row["created_at"]),
+        }
+        for row in rows
+    ]
 
 
 __all__ = [

@@ -371,6 +371,19 @@ def _rows_list(view: Any, values: tuple[str, ...], build: Any) -> Response:
     return Response(data) if page is None else view.get_paginated_response(data)
 
 
+def _rows_detail(view: Any, values: tuple[str, ...], build: Any, what: str) -> Response:
+    """A detail answered like ``_rows_list``'s items: the object's row among those the caller may
+    see (``get_queryset``, the selector's list; missing or not visible: 404), built by ``build``."""
+    try:
+        pk = int(view.kwargs["pk"])
+    except (TypeError, ValueError):
+        raise NotFound(f"{what} not found") from None
+    rows = list(view.get_queryset().prefetch_related(None).order_by().filter(pk=pk).values(*values))
+    if not rows:
+        raise NotFound(f"{what} not found")
+    return Response(build(rows)[0])
+
+
 class RequestViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
@@ -389,6 +402,9 @@ class RequestViewSet(
         """The same items as ``RequestSerializer``, built from ``.values()`` rows
         (``serializers.request_rows_data``): a national list is the hottest read of the API."""
         return _rows_list(self, s.REQUEST_ROW_VALUES, s.request_rows_data)
+
+    def retrieve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        return _rows_detail(self, s.REQUEST_ROW_VALUES, s.request_rows_data, "request")
 
     def perform_create(self, serializer: s.RequestSerializer) -> None:
         data = dict(serializer.validated_data)
@@ -438,6 +454,13 @@ class OfferViewSet(
     def get_object(self) -> Offer:
         return selectors.offer_get_for_user(user=self.request.user, offer_id=self.kwargs["pk"])
 
+    def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        """The same items as ``OfferSerializer``, from ``.values()`` rows (``serializers.offer_rows_data``)."""
+        return _rows_list(self, s.OFFER_ROW_VALUES, s.offer_rows_data)
+
+    def retrieve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        return _rows_detail(self, s.OFFER_ROW_VALUES, s.offer_rows_data, "offer")
+
     def _split(self, serializer: s.OfferSerializer) -> dict[str, Any]:
         data = dict(serializer.validated_data)
         data["skills"] = [services.SkillLevel(**item) for item in data.pop("skills")]
@@ -468,6 +491,9 @@ class MentorViewSet(viewsets.ReadOnlyModelViewSet):
         """The same items as ``MentorProfileSerializer``, from ``.values()`` rows
         (``serializers.mentor_rows_data``)."""
         return _rows_list(self, s.MENTOR_ROW_VALUES, s.mentor_rows_data)
+
+    def retrieve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        return _rows_detail(self, s.MENTOR_ROW_VALUES, s.mentor_rows_data, "mentor")
 
     def get_object(self) -> Any:
         return selectors.mentor_profile_get_for_user(user=self.request.user, mentor_id=self.kwargs["pk"])
