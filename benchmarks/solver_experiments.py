@@ -1,13 +1,17 @@
 """Experiments around SciPy's LAPJVsp on the cycle's candidate graph (results in README.md).
 
     python benchmarks/solver_experiments.py --requests 10000 --providers 5000 \
-        [--variants shipped,square,square-optimal-duals,square-auction-duals] [--auction-stop 10,60]
+        [--variants shipped,lapjvsp,square,square-optimal-duals,square-auction-duals] \
+        [--auction-stop 10,60]
 
 Builds the same pool and candidate graph as ``benchmarks/matching.py`` (seed 0, K = 20, K' = 10),
 replicates each provider into slots (capacity), and solves the assignment several ways, printing
 one JSON line per variant with its time and the optimal cost it reached (all must agree):
 
-- ``shipped``: ``matching.solver.solve_edges`` as the engine runs it;
+- ``shipped``: ``matching.solver.solve_edges`` as the engine runs it (since 2026-11-27: the
+  rounds of multi-source Dijkstra on the provider network, ``matching._flow``);
+- ``lapjvsp``: ``solve_edges(method="sparse")``, SciPy's LAPJVsp with the slots as rows (the
+  engine's solver before 2026-11-27);
 - ``square``: a square matrix (requests and one "empty" row per slot, against slots and one
   "unmatched" column per request), so that SciPy runs Jonker-Volgenant's initialisation;
 - ``square-optimal-duals``: the square matrix on reduced costs from the optimal duals, computed
@@ -15,7 +19,8 @@ one JSON line per variant with its time and the optimal cost it reached (all mus
   how fast LAPJVsp is when the duals are right);
 - ``square-auction-duals``: reduced costs from the prices of a NumPy forward auction with
   epsilon-scaling stopped at max/``stop`` (unowned slots kept at price 0).
-Not part of the engine; an investigation that did not pay off at national size.
+The square variants are not part of the engine: an investigation that did not pay off at
+national size.
 """
 
 from __future__ import annotations
@@ -156,7 +161,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--providers", type=int, default=5_000)
-    ap.add_argument("--variants", default="shipped,square,square-optimal-duals,square-auction-duals")
+    ap.add_argument("--variants",
+                    default="shipped,lapjvsp,square,square-optimal-duals,square-auction-duals")
     ap.add_argument("--auction-stop", default="10,60")
     a = ap.parse_args()
     t0 = time.perf_counter()
@@ -169,15 +175,17 @@ def main() -> None:
     x_opt = None
     for v in a.variants.split(","):
         runs: list[tuple[str, Any, Any, float]] = []
-        if v == "shipped":
-            t = time.perf_counter()
+        if v in ("shipped", "lapjvsp"):
+            t, c0 = time.perf_counter(), time.process_time()
             e = Edges(n=n, m=g["m"], row=g["ri"], col=g["pj"], score=g["score"])
-            provider = solve_edges(e, g["cap"], g["q"])
-            dt = time.perf_counter() - t
+            provider = solve_edges(e, g["cap"], g["q"], method="auto" if v == "shipped" else "sparse")
+            dt, dc = time.perf_counter() - t, time.process_time() - c0
             mt = provider >= 0
             pos = np.searchsorted(g["ri"] * g["m"] + g["pj"], np.flatnonzero(mt) * g["m"] + provider[mt])
             print(json.dumps({**base, "variant": v, "solve_s": round(dt, 3),
-                              "objective_units": int(g["q"][pos].sum())}), flush=True)
+                              "solve_cpu_s": round(dc, 3),
+                              "objective_units": int(g["q"][pos].sum()),
+                              "load_avg_1min": round(os.getloadavg()[0], 2)}), flush=True)
             continue
         if v == "square":
             t = time.perf_counter()
