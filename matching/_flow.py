@@ -174,7 +174,9 @@ def assign_providers(
         pot_p -= shift[o_p:o_q]
         pot_q -= shift[o_q:o_e]
         pot_e -= shift[o_e:]
-        if int(pot_s.min()) < -POTENTIAL_LIMIT or (n_prov and int(pot_p.min()) < -POTENTIAL_LIMIT):
+        lowest = min(int(pot_s.min()), int(pot_e.min()), int(pot_p.min(initial=0)),
+                     int(pot_q.min(initial=0)))
+        if lowest < -POTENTIAL_LIMIT:
             raise FlowError("potentials out of range")
         _augment(chosen, pred, a1, a3, served, o_p, o_q, o_e)
     _certify(ar, ap, ab, served, s_prov, s_tie, dummy, a1, a3, pot_s, pot_p, pot_q, pot_e, n_prov)
