@@ -222,7 +222,7 @@ def _job_keys(
     return out
 
 
-def _scan_remote(
+def _scan_dense(
     p: Prepared,
     x: npt.NDArray[np.float32],
     y: npt.NDArray[np.float32],
@@ -234,7 +234,8 @@ def _scan_remote(
     progress: Callable[[int], None],
 ) -> tuple[I64, I64]:
     """Candidate pairs of ``rows`` (requests, sorted by town) x ``cols`` (providers), every
-    pair of which meets remotely: dense float32 scan in blocks of rows.
+    pair of which meets (remotely, or in person in the same town): dense float32 scan in
+    blocks of rows.
 
     Exact mode: every pair whose approximate score reaches the minimum. Otherwise a superset
     of each row's exact top K and each column's exact top K' inside this job."""
@@ -450,10 +451,23 @@ def _scan_in_person(
     out_r: list[I64] = []
     out_c: list[I64] = []
     towns = np.flatnonzero((np.diff(r_ptr) > 0) & (np.diff(p_ptr) > 0))
+
+    def ignore(k: int) -> None:
+        pass
+
     for t in towns.tolist():
         rows = r_idx[r_ptr[t] : r_ptr[t + 1]]
         cols = p_idx[p_ptr[t] : p_ptr[t + 1]]
         nr, nc = rows.shape[0], cols.shape[0]
+        if nr * nc > BLOCK_ELEMENTS:
+            # a large town: the blocked scan, in two jobs without the either x either pairs
+            r_in = r.format[rows] == FORMAT_IN_PERSON
+            c_in = q.format[cols] == FORMAT_IN_PERSON
+            for rr_, cc_ in ((rows[r_in], cols), (rows[~r_in], cols[c_in])):
+                pr, pc = _scan_dense(p, x, y, rr_, cc_, adj, exact=exact, progress=ignore)
+                out_r.append(pr)
+                out_c.append(pc)
+            continue
         s = x[rows] @ y[:, cols]
         s += _town_points(p, t)[q.town[cols]][None, :]
         # a request of either format meets providers of either format remotely (other job)
@@ -541,7 +555,7 @@ def generate(
     for kind in (1, 2, 3):
         rows = by_town[(r_remote & (r.kind == kind))[by_town]].astype(np.int64)
         cols = np.flatnonzero(p_remote & ((q.kind & kind) != 0)).astype(np.int64)
-        pr, pc = _scan_remote(p, x, y, rows, cols, adj, exact=exact, progress=step)
+        pr, pc = _scan_dense(p, x, y, rows, cols, adj, exact=exact, progress=step)
         parts_r.append(pr)
         parts_c.append(pc)
     # pairs that can only meet in person
