@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class Stats:
     errors: dict[str, int] = field(default_factory=dict)
     handshake_failures: int = 0
     latencies: list[float] = field(default_factory=list)
+    ack_latencies: list[float] = field(default_factory=list)  # send -> own ack (chat only)
+    loop_lags: list[float] = field(default_factory=list)  # the generator's own event-loop lag
     send_times: dict[tuple[int, str], float] = field(default_factory=dict)
     acked_ids: set[tuple[int, str]] = field(default_factory=set)
     delivered_ids: set[tuple[int, str]] = field(default_factory=set)
@@ -80,7 +83,11 @@ class Socket:
             self.ready.set()
         elif kind == "ack":
             stats.acked += 1
-            stats.acked_ids.add((self.cid, frame["client_id"]))
+            ident = (self.cid, frame["client_id"])
+            stats.acked_ids.add(ident)
+            sent_at = stats.send_times.get(ident)
+            if sent_at is not None and not frame.get("duplicate"):
+                stats.ack_latencies.append(time.perf_counter() - sent_at)
         elif kind == "message":
             key = frame["client_id"] if self.minimal else frame["seq"]
             if key in self.seen:
@@ -112,7 +119,7 @@ class Socket:
 
 
 async def drive(ports: list[int], seeded: dict[str, Any], *, rate: float, duration: float, drain: float,
-                minimal: bool, run_tag: str) -> Stats:
+                minimal: bool, run_tag: str, on_ready: Any = None) -> Stats:
     stats = Stats()
     stop = asyncio.Event()
     sockets: list[tuple[Socket, asyncio.Task[None]]] = []
@@ -131,6 +138,8 @@ async def drive(ports: list[int], seeded: dict[str, Any], *, rate: float, durati
             await asyncio.sleep(0.05)  # open in small batches, like users arriving
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s, _ in sockets)), 60)
     live = [s for s, _ in sockets if s.ws is not None]
+    if on_ready is not None:
+        on_ready()
     per_socket = rate / max(1, len(live))
     start = time.perf_counter()
 
@@ -143,7 +152,16 @@ async def drive(ports: list[int], seeded: dict[str, Any], *, rate: float, durati
             k += 1
             t += 1.0 / per_socket
 
-    await asyncio.gather(*(sender(s, n) for n, s in enumerate(live)))
+    async def lag_probe() -> None:
+        # How late the generator's own loop wakes up: its lag is in every latency it measures.
+        while time.perf_counter() < start + duration:
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stats.loop_lags.append(time.perf_counter() - before - 0.005)
+
+    cpu_start = time.process_time()
+    await asyncio.gather(lag_probe(), *(sender(s, n) for n, s in enumerate(live)))
+    stats.generator_cpu = time.process_time() - cpu_start  # type: ignore[attr-defined]
     # Drain: wait until every acknowledged message reached its peer, or the drain time is over.
     deadline = time.perf_counter() + drain
     while time.perf_counter() < deadline and not stats.acked_ids <= stats.delivered_ids:
@@ -187,7 +205,7 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     env = chat_live.server_env(
         args.database_url, args.redis_url, DEBUG="0", CHANNEL_LAYER=args.layer, CHANNEL_LAYER_PREFIX="bench",
-        CHAT_RATE_LIMIT_MESSAGES="1000",
+        CHAT_RATE_LIMIT_MESSAGES="1000", **({"CHAT_PROFILE_ON_SIGNAL": "1"} if args.profile else {}),
     )
     ensure_database(args.database_url)
     chat_live.manage(["migrate", "--noinput", "-v0"], env, timeout=900)
@@ -215,8 +233,12 @@ def main() -> None:
                 tag = f"r{int(rate)}{kind[0]}{count}x{random.randrange(10**6)}"
                 load_before = os.getloadavg()[0]
                 cpu_before = sum(process_cpu_seconds(p.pid) for p in procs)
-                stats = asyncio.run(drive(ports, seeded, rate=rate, duration=args.duration, drain=args.drain,
-                                          minimal=minimal, run_tag=tag))
+                profiling = args.profile and not minimal
+                stats = asyncio.run(drive(
+                    ports, seeded, rate=rate, duration=args.duration, drain=args.drain, minimal=minimal, run_tag=tag,
+                    # the profile covers the steady state: from the moment every socket is open
+                    on_ready=(lambda ps=procs: [os.kill(p.pid, signal.SIGUSR1) for p in ps]) if profiling else None,
+                ))
                 server_cpu = sum(process_cpu_seconds(p.pid) for p in procs) - cpu_before
             finally:
                 for proc in procs:
@@ -239,6 +261,11 @@ def main() -> None:
                 "p50_ms": round(percentile(stats.latencies, 0.50) * 1000, 1),
                 "p99_ms": round(percentile(stats.latencies, 0.99) * 1000, 1),
                 "max_ms": round(max(stats.latencies, default=float("nan")) * 1000, 1),
+                "ack_p50_ms": round(percentile(stats.ack_latencies, 0.50) * 1000, 1),
+                "ack_p99_ms": round(percentile(stats.ack_latencies, 0.99) * 1000, 1),
+                "generator_loop_lag_p99_ms": round(percentile(stats.loop_lags, 0.99) * 1000, 1),
+                # CPU of this generator process while sending (one core at most: one thread).
+                "generator_cpu_share": round(stats.generator_cpu / args.duration, 2),  # type: ignore[attr-defined]
                 "lost": lost_acked + undelivered, "acked_not_stored": lost_acked, "undelivered": undelivered,
                 "doubled": stats.doubled, "load_avg_1m": round(load_before, 1), "errors": stats.errors,
                 "handshake_failures": stats.handshake_failures,

@@ -8,6 +8,7 @@ name that directory in YAPPI_PATH (default /tmp/chatprof).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 sys.path.append(os.environ.get("YAPPI_PATH", "/tmp/chatprof"))
@@ -19,7 +20,11 @@ def main() -> None:
     out = sys.argv[1]
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     yappi.set_clock_type("cpu")
-    yappi.start(builtins=False, profile_threads=True)
+    if os.environ.get("CHAT_PROFILE_ON_SIGNAL"):
+        # Steady state only: benchmarks/chat.py sends SIGUSR1 once every socket is open.
+        signal.signal(signal.SIGUSR1, lambda *_: yappi.start(builtins=False, profile_threads=True))
+    else:
+        yappi.start(builtins=False, profile_threads=True)
 
     def dump() -> None:
         yappi.stop()

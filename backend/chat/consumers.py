@@ -1,7 +1,8 @@
 """The conversation WebSocket (protocol: docs/websocket.md).
 
 Thin: authorise through the selector before accepting, call services through
-``database_sync_to_async``, relay group events. The consumer keeps, per socket, the highest
+``database_sync_to_async`` (on PostgreSQL the send is awaited on the event loop instead:
+``services.message_send_async``), relay group events. The consumer keeps, per socket, the highest
 sequence number it delivered: a live event that skips numbers (a lost or reordered doorbell) is
 preceded by the missing messages read from the database, and an event already delivered is
 dropped, so a socket sees every message once and in order."""
