@@ -22,12 +22,16 @@ residual graph and serves many slots at once:
    the LP (integral for this network); once every slot sends its unit, the flow is optimal.
 2. Start: no flow, ``p = 0`` on requests and empties, ``p[j] = -min base_ij``,
    ``p[slot] = max(p[j] - tie[k], -dummy)``.
-3. Round: ``h`` = distance from every node to the nearest free column in the residual graph, by
-   one multi-source Dijkstra on the reversed residual graph from all free columns. With ``L`` the
+3. Round: ``h`` = distance from every node to the nearest free column in the residual graph.
+   One multi-source Dijkstra on the reversed residual graph computes it for providers and
+   requests; slots and empties are not graph nodes: a provider reaches the free empties through
+   the cheapest of its sending slots that it could release (one extra source node stands for all
+   free empties), and the distance of a slot is then read off its two arcs. With ``L`` the
    largest ``h`` of a free slot, ``p -= min(h, L)`` keeps the conditions of 1. (triangle
-   inequality), leaves free columns at 0 and makes every free slot's shortest path tight. The
-   shortest-path trees are vertex-disjoint; in each tree one free slot (the nearest, then the
-   lowest index) is augmented along its path.
+   inequality), leaves free columns at 0 and makes every free slot's shortest path tight. Paths
+   that meet share the rest of their way (one predecessor per node), so they are grouped by where
+   they end (a request, a released slot, or the slot's own empty) and the nearest free slot of
+   each group (then the lowest index) is augmented along its path.
 4. A free slot always reaches its own empty, so each round serves at least one slot; the loop
    ends with every slot served, and the conditions of 1. are checked at the end (a certificate:
    ``FlowError`` if they do not hold, so that the caller can fall back).
@@ -87,41 +91,26 @@ def assign_providers(
     s_prov = np.repeat(np.arange(n_prov, dtype=np.int64), n_slot)
     s_k = np.arange(n_s, dtype=np.int64) - np.repeat(np.cumsum(n_slot) - n_slot, n_slot)
     s_tie = tie[np.minimum(s_k, tie.shape[0] - 1)]
-    # nodes: slots, providers, requests, empties
-    o_p, o_q, o_e = n_s, n_s + n_prov, n_s + n_prov + n_req
-    n_nodes = o_e + n_s
-    # pairs sorted by request: the out-lists of the request nodes in the reversed graph
+    # reduced graph: providers 0..m-1, requests m..m+n-1, z = m+n (every free empty, behind
+    # the slot a provider would release)
+    o_q, z = n_prov, n_prov + n_req
+    n_nodes = z + 1
     order = np.lexsort((prov, req))
     ar, ap, ab = req[order], prov[order], base[order]
     deg_q = np.bincount(ar, minlength=n_req).astype(np.int64)
-    pair_key = ar * max(n_prov, 1) + ap  # sorted
-    # reversed residual graph, fixed CSR layout (unused entries weigh inf):
-    # slot -> [its provider (a1 has flow), its empty (a3 has flow)]
-    # provider -> [its slots (a1 has no flow)] + [n_slot entries: the requests it serves]
-    # request -> [its providers (a2 has no flow)];  empty -> [its slot (a3 has no flow)]
-    count = np.concatenate(
-        [np.full(n_s, 2, dtype=np.int64), 2 * n_slot, deg_q, np.ones(n_s, dtype=np.int64)]
-    )
+    pair_key = ar * max(n_prov, 1) + ap
+    count = np.concatenate([n_slot, deg_q, [n_prov]])
     indptr = np.concatenate([[0], np.cumsum(count)]).astype(np.int32)
     indices = np.zeros(int(indptr[-1]), dtype=np.int32)
     data = np.full(int(indptr[-1]), np.inf)
-    slot_ids = np.arange(n_s, dtype=np.int64)
-    s_pos = indptr[:n_s].astype(np.int64)
-    p_pos = indptr[o_p:o_q].astype(np.int64)
+    p_pos = indptr[:n_prov].astype(np.int64)
     q_pos = int(indptr[o_q])
-    e_pos = indptr[o_e:n_nodes].astype(np.int64)
-    ps_pos = p_pos[s_prov] + s_k  # provider -> slot entries
-    pq_start = p_pos + n_slot  # provider -> served request entries
-    pq_all = pq_start[s_prov] + s_k
-    indices[s_pos] = o_p + s_prov
-    indices[s_pos + 1] = o_e + slot_ids
-    indices[ps_pos] = slot_ids
-    indices[q_pos : q_pos + n_e] = o_p + ap
-    indices[e_pos] = slot_ids
-    # flow state
-    a1: BoolArray = np.zeros(n_s, dtype=bool)
-    a3: BoolArray = np.zeros(n_s, dtype=bool)
-    # potentials
+    z_pos = int(indptr[z])
+    pq_all = p_pos[s_prov] + s_k
+    indices[q_pos:q_pos + n_e] = ap
+    indices[z_pos:z_pos + n_prov] = np.arange(n_prov)
+    a1: BoolArray = np.zeros(n_s, dtype=bool)  # the slot sends its unit to its provider
+    a3: BoolArray = np.zeros(n_s, dtype=bool)  # the slot stays empty
     big = np.iinfo(np.int64).max
     min_base = np.full(n_prov, big, dtype=np.int64)
     np.minimum.at(min_base, ap, ab)
@@ -136,75 +125,105 @@ def assign_providers(
             break
         np.subtract(pot_p[ap], np.repeat(pot_q, deg_q), out=red2)
         red2 += ab
-        # float64 is exact below 2**53; larger reduced costs exceed every distance used (< 2**50)
-        data[q_pos : q_pos + n_e] = red2
+        data[q_pos:q_pos + n_e] = red2
         sq = np.flatnonzero(served >= 0)
         sj = served[sq]
-        arc = np.searchsorted(pair_key, sq * max(n_prov, 1) + sj)  # the arcs carrying flow
+        arc = np.searchsorted(pair_key, sq * max(n_prov, 1) + sj)
         data[q_pos + arc] = np.inf
         red_srv = red2[arc]
         red1 = s_tie + pot_s - pot_p[s_prov]
         red3 = dummy + pot_s - pot_e
-        data[s_pos] = np.where(a1, np.minimum(-red1, CLIP), np.inf)
-        data[s_pos + 1] = np.where(a3, np.minimum(-red3, CLIP), np.inf)
-        data[ps_pos] = np.where(a1, np.inf, np.minimum(red1, CLIP))
-        data[e_pos] = np.where(a3, np.inf, np.minimum(red3, CLIP))
+        # provider -> served requests
         data[pq_all] = np.inf
         by_prov = np.argsort(sj, kind="stable")
         sq, sj, red_srv = sq[by_prov], sj[by_prov], red_srv[by_prov]
         rank = np.arange(sj.shape[0]) - np.searchsorted(sj, sj, side="left")
-        pos = pq_start[sj] + rank
+        pos = p_pos[sj] + rank
         indices[pos] = o_q + sq
         data[pos] = np.minimum(-red_srv, CLIP)
+        # z -> provider: its cheapest slot to release (sending slot back to its empty)
+        snd = np.flatnonzero(a1)
+        rel = red3[snd] - red1[snd]
+        o = np.lexsort((snd, rel, s_prov[snd]))
+        snd, rel = snd[o], rel[o]
+        head = np.ones(snd.shape[0], dtype=bool)
+        head[1:] = s_prov[snd][1:] != s_prov[snd][:-1]
+        release = np.full(n_prov, -1, dtype=np.int64)
+        release[s_prov[snd[head]]] = snd[head]
+        zw = np.full(n_prov, np.inf)
+        zw[s_prov[snd[head]]] = np.minimum(rel[head], CLIP)
+        data[z_pos:z_pos + n_prov] = zw
         graph = sp.csr_matrix((data, indices, indptr), shape=(n_nodes, n_nodes))
-        free_cols = np.concatenate([o_q + np.flatnonzero(served < 0), o_e + np.flatnonzero(~a3)])
-        h, pred, src = dijkstra(
-            graph, indices=free_cols, min_only=True, return_predecessors=True
-        )
-        h_free = h[free]
+        sources = np.concatenate([o_q + np.flatnonzero(served < 0), [z]])
+        h, pred = dijkstra(graph, indices=sources, min_only=True, return_predecessors=True)[:2]
+        # slots, analytically: free min(own empty, via provider); sending: own empty;
+        # empty (a3): via provider
+        via_p = red1 + h[s_prov]
+        h_s = np.where(a1, red3, np.where(a3, via_p, np.minimum(red3, via_p)))
+        h_free = h_s[free]
         if not np.isfinite(h_free).all():
             raise FlowError("a free slot cannot reach a free column")
-        src_free = src[free]
-        pick = np.lexsort((free, h_free, src_free))
+        cap = float(h_free.max())
+        own = red3[free] <= via_p[free]
+        # group of each free slot: its own empty, or the request / released provider its path
+        # ends at (paths that meet share the rest, so one per group)
+        top = _path_ends(pred, z)
+        grp = np.where(own, -1 - free, top[s_prov[free]])
+        pick = np.lexsort((free, h_free, grp))
         first = np.ones(pick.shape[0], dtype=bool)
-        first[1:] = src_free[pick][1:] != src_free[pick][:-1]
+        first[1:] = grp[pick][1:] != grp[pick][:-1]
         chosen = free[pick[first]]
-        shift = np.rint(np.minimum(h, float(h_free.max()))).astype(np.int64)
-        pot_s -= shift[:o_p]
-        pot_p -= shift[o_p:o_q]
-        pot_q -= shift[o_q:o_e]
-        pot_e -= shift[o_e:]
+        chosen_own = own[pick[first]]
+        # potentials
+        hs = np.minimum(h_s, cap)
+        h_e = np.where(a3, np.minimum(h_s - red3, cap), 0.0)
+        pot_s -= np.rint(hs).astype(np.int64)
+        pot_e -= np.rint(h_e).astype(np.int64)
+        sh = np.rint(np.minimum(h, cap)).astype(np.int64)
+        pot_p -= sh[:o_q]
+        pot_q -= sh[o_q:z]
         lowest = min(int(pot_s.min()), int(pot_e.min()), int(pot_p.min(initial=0)),
                      int(pot_q.min(initial=0)))
         if lowest < -POTENTIAL_LIMIT:
             raise FlowError("potentials out of range")
-        _augment(chosen, pred, a1, a3, served, o_p, o_q, o_e)
+        # augment
+        a3[chosen[chosen_own]] = True
+        go = chosen[~chosen_own]
+        a1[go] = True
+        u = s_prov[go]  # provider nodes
+        while u.size:
+            v = pred[u].astype(np.int64)
+            is_p = u < o_q
+            u_p, v_p = u[is_p], v[is_p]
+            rel_end = v_p == z
+            rs = release[u_p[rel_end]]
+            a1[rs] = False
+            a3[rs] = True
+            to_q = ~rel_end
+            q = v_p[to_q] - o_q
+            was_free = served[q] < 0
+            served[q] = u_p[to_q]
+            u = np.concatenate([v_p[to_q][~was_free], v[~is_p]])
     _certify(ar, ap, ab, served, s_prov, s_tie, dummy, a1, a3, pot_s, pot_p, pot_q, pot_e, n_prov)
     return served
 
 
-def _augment(
-    chosen: I64, pred: npt.NDArray[np.int32], a1: BoolArray, a3: BoolArray, served: I64,
-    o_p: int, o_q: int, o_e: int,
-) -> None:
-    """Flip the flow along the tight paths u -> pred[u] of the chosen slots (disjoint paths)."""
-    u = chosen.astype(np.int64)
-    while u.size:
-        v = pred[u].astype(np.int64)
-        is_s = u < o_p
-        is_p = (u >= o_p) & (u < o_q)
-        is_q = (u >= o_q) & (u < o_e)
-        s_u, v_s = u[is_s], v[is_s]
-        to_empty = v_s >= o_e
-        a3[s_u[to_empty]] = True  # the slot stays empty: end of the path
-        a1[s_u[~to_empty]] = True  # the slot sends to its provider
-        u_p, v_p = u[is_p], v[is_p]
-        to_q = (v_p >= o_q) & (v_p < o_e)
-        q = v_p[to_q] - o_q
-        was_free = served[q] < 0
-        served[q] = u_p[to_q] - o_p  # the provider serves q (q's old provider comes next)
-        a1[v_p[~to_q]] = False  # the provider gives up that slot
-        u = np.concatenate([v_s[~to_empty], v_p[~to_q], v_p[to_q][~was_free], v[is_q]])
+def _path_ends(pred: npt.NDArray[np.int32], z: int) -> I64:
+    """For every node, the last node of its path u -> pred[u] before z, or its source."""
+    n = pred.shape[0]
+    ids = np.arange(n, dtype=np.int64)
+    nxt = pred.astype(np.int64)
+    done = (nxt < 0) | (nxt == z)
+    top = np.where(done, ids, -1)
+    todo = np.flatnonzero(~done)
+    while todo.size:
+        t = nxt[todo]
+        fin = done[t]
+        top[todo[fin]] = top[t[fin]]
+        done[todo[fin]] = True
+        todo = todo[~fin]
+        nxt[todo] = nxt[nxt[todo]]
+    return top
 
 
 def _certify(
