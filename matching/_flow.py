@@ -72,8 +72,8 @@ def assign_providers(
 
     ``prov``, ``req``, ``base``: the allowed pairs (unique) and their integer costs;
     ``n_slot[j]``: slots of provider j; ``tie[k]``: extra cost of a provider's k-th slot (the
-    last value for every k beyond); ``dummy``: cost of an empty slot. All costs >= 0 and
-    below 2**50. Returns -1 for a request served by nobody.
+    last value for every k beyond; nondecreasing); ``dummy``: cost of an empty slot. All costs
+    >= 0 and below 2**50. Returns -1 for a request served by nobody.
     """
     prov = prov.astype(np.int64)
     req = req.astype(np.int64)
@@ -88,6 +88,8 @@ def assign_providers(
     costs = np.concatenate([base, tie, [dummy]])
     if costs.min() < 0 or costs.max() >= CLIP:
         raise ValueError("costs must be in [0, 2**50)")
+    if np.any(np.diff(tie) < 0):
+        raise ValueError("tie: must be nondecreasing")
     s_prov = np.repeat(np.arange(n_prov, dtype=np.int64), n_slot)
     s_k = np.arange(n_s, dtype=np.int64) - np.repeat(np.cumsum(n_slot) - n_slot, n_slot)
     s_tie = tie[np.minimum(s_k, tie.shape[0] - 1)]
@@ -141,17 +143,17 @@ def assign_providers(
         pos = p_pos[sj] + rank
         indices[pos] = o_q + sq
         data[pos] = np.minimum(-red_srv, CLIP)
-        # z -> provider: its cheapest slot to release (sending slot back to its empty)
+        # z -> provider: its cheapest slot to release (a sending slot back to its free empty):
+        # red3 - red1 = dummy + p[provider] - tie[k] (its empty is free: potential 0), so the
+        # sending slot of largest k (slots are in provider, then k order)
         snd = np.flatnonzero(a1)
-        rel = red3[snd] - red1[snd]
-        o = np.lexsort((snd, rel, s_prov[snd]))
-        snd, rel = snd[o], rel[o]
-        head = np.ones(snd.shape[0], dtype=bool)
-        head[1:] = s_prov[snd][1:] != s_prov[snd][:-1]
+        last = np.ones(snd.shape[0], dtype=bool)
+        last[:-1] = s_prov[snd][1:] != s_prov[snd][:-1]
+        snd = snd[last]
         release = np.full(n_prov, -1, dtype=np.int64)
-        release[s_prov[snd[head]]] = snd[head]
+        release[s_prov[snd]] = snd
         zw = np.full(n_prov, np.inf)
-        zw[s_prov[snd[head]]] = np.minimum(rel[head], CLIP)
+        zw[s_prov[snd]] = np.minimum(red3[snd] - red1[snd], CLIP)
         data[z_pos:z_pos + n_prov] = zw
         graph = sp.csr_matrix((data, indices, indptr), shape=(n_nodes, n_nodes))
         sources = np.concatenate([o_q + np.flatnonzero(served < 0), [z]])

@@ -89,6 +89,8 @@ def test_assign_providers_refuses_costs_out_of_range() -> None:
         assign_providers(1, 1, one, one, np.array([-1]), np.array([1]), np.array([1]), 5)
     with pytest.raises(ValueError, match="costs"):
         assign_providers(1, 1, one, one, np.array([2**50]), np.array([1]), np.array([1]), 5)
+    with pytest.raises(ValueError, match="nondecreasing"):
+        assign_providers(1, 1, one, one, np.array([3]), np.array([2]), np.array([2, 1]), 5)
 
 
 def _marketplace_like(seed: int, n: int, m: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
