@@ -156,7 +156,7 @@ def _fetch_packed(qs: QuerySet[Any], kinds: str) -> list[np.ndarray]:
         cursor.execute(statement, params, binary=True)
         record = cursor.fetchone()
     if connection.queries_logged:  # seen by CaptureQueriesContext and the debug toolbar like any query
-        connection.queries_log.append({"sql": statement % tuple(map(repr, params)),
+        connection.queries_log.append({"sql": f"{statement} -- params {params!r}",
                                        "time": f"{time.perf_counter() - started:.3f}"})
     data = b"" if record is None or record[0] is None else record[0]
     dtype = np.dtype([(f"v{i}", ">f8" if kind == "f" else ">i8") for i, kind in enumerate(kinds)])
