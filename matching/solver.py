@@ -8,8 +8,10 @@ How (see docs/matching.md for the formulas):
 - values are turned into integers on a grid (``resolution``), so that the solvers compare exact
   integers; a tie-breaker is folded into the low digits of the cost, lexicographically under the
   score: among assignments of equal total it prefers spreading load over providers;
-- a provider of capacity c is replicated into c slot columns (at most as many as its degree);
-  every request has a private "unmatched" column, so a full matching always exists;
+- a provider of capacity c has c slots (at most as many as its degree), slot k costing
+  min(k, TIE_LEVELS - 1) + 1 tie-breaker units; the matrix solvers replicate it into slot
+  columns and give every request a private "unmatched" column, so a full matching always exists
+  (the flow solver keeps one node per provider and its slots as arcs, each with an "empty");
 - the graph is split into connected components: trivial ones (one request, or one provider) are
   solved in closed form, vectorised; small ones with ``scipy.optimize.linear_sum_assignment``
   (dense), large ones by rounds of multi-source Dijkstra on a provider network without slot
@@ -259,8 +261,9 @@ def solve_edges(
         e_idx = np.repeat(np.arange(cr.shape[0], dtype=np.int64), rep)
         k = np.arange(e_idx.shape[0], dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep)
         slot = slot_start[p_loc[e_idx]] + k
-        icost = (vmax - cv[e_idx]) * tie_mult + np.minimum(k, TIE_LEVELS - 1) + 1
-        cost = icost.astype(np.float64)
+        cost = ((vmax - cv[e_idx]) * tie_mult + np.minimum(k, TIE_LEVELS - 1) + 1).astype(
+            np.float64
+        )
         if use_dense:
             ri, si = _solve_component_dense(rows_u, r_loc[e_idx], slot, cost, n_slots, dummy_cost)
         else:
