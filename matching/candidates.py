@@ -34,6 +34,7 @@ BIG = np.float32(1.0e4)  # penalty of a violated constraint in the approximate s
 SLACK = 1.0e-3  # approximate scores are within 1e-4 of the exact ones; keep a margin
 PAD = np.float32(-1.0e9)  # score of the padding columns
 BLOCK_ELEMENTS = 4_000_000  # rows per block = this / providers (bounded memory)
+EXACT_CHUNK = 500_000  # pairs scored exactly at a time (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,25 @@ class Candidates:
 
 
 def _exact_filter(p: Prepared, ri: I64, pj: I64) -> tuple[I64, I64, F64, F64]:
-    s, crit, code = score_pairs(p, ri, pj)
-    ok = code == OK
-    return ri[ok], pj[ok], s[ok], crit[ok]
+    """Exact scores and criteria of the allowed pairs among (ri, pj), in chunks (memory)."""
+    out_r: list[I64] = []
+    out_p: list[I64] = []
+    out_s: list[F64] = []
+    out_c: list[F64] = []
+    for a in range(0, max(ri.shape[0], 1), EXACT_CHUNK):
+        r_, p_ = ri[a : a + EXACT_CHUNK], pj[a : a + EXACT_CHUNK]
+        s, crit, code = score_pairs(p, r_, p_)
+        ok = code == OK
+        out_r.append(r_[ok])
+        out_p.append(p_[ok])
+        out_s.append(s[ok])
+        out_c.append(crit[ok])
+    return (
+        np.concatenate(out_r),
+        np.concatenate(out_p),
+        np.concatenate(out_s),
+        np.concatenate(out_c),
+    )
 
 
 def _unique(keys: I64) -> I64:

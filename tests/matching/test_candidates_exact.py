@@ -129,6 +129,7 @@ def test_pruned_candidates_are_exactly_the_top_k_and_k_prime(
     if block_elements is not None:
         # a few rows per block: running column thresholds across many blocks
         monkeypatch.setattr(candidates, "BLOCK_ELEMENTS", block_elements)
+        monkeypatch.setattr(candidates, "EXACT_CHUNK", 97)
     rng = np.random.default_rng(1000 + seed)
     n, m = int(rng.integers(30, 160)), int(rng.integers(20, 140))
     requests, providers, coords = _pool(seed, n, m, variant)
