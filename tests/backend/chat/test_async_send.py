@@ -13,7 +13,7 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from chat import pg, services
@@ -151,22 +151,31 @@ async def test_a_broken_or_cancelled_connection_is_dropped_and_the_next_send_wor
     assert (await send(entrepreneur, conversation, "lost")).seq == 2  # on a new connection
 
     # A send cancelled while its statement runs leaves a connection in an unknown state: closed.
-    @sync_to_async
-    def lock_conversation_for(seconds):
-        with transaction.atomic(), connection.cursor() as cursor:
-            Conversation.objects.select_for_update().get(pk=conversation.pk)
-            cursor.execute("SELECT pg_sleep(%s)", [seconds])
-
-    blocker = asyncio.ensure_future(lock_conversation_for(1.0))
-    await asyncio.sleep(0.3)
-    task = asyncio.ensure_future(send(entrepreneur, conversation, "cancelled"))
-    await asyncio.sleep(0.2)
-    [busy] = [c for c in pg.pool()._all if c not in pg.pool()._idle]
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert busy.closed and busy not in pg.pool()._all
-    await blocker
+    blocker, _ = await pg._connect()  # another session holds the conversation's row lock
+    try:
+        await blocker.execute("BEGIN")
+        await blocker.execute(
+            f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s FOR UPDATE", [conversation.pk]
+        )
+        task = asyncio.ensure_future(send(entrepreneur, conversation, "cancelled"))
+        for _ in range(500):  # until the send's statement waits for that lock
+            cursor = await blocker.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sociallab-chat-send'"
+                " AND wait_event_type = 'Lock'"
+            )
+            if (await cursor.fetchone())[0]:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the send never waited for the lock")
+        [busy] = [c for c in pg.pool()._all if c not in pg.pool()._idle]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert busy.closed and busy not in pg.pool()._all
+    finally:
+        await blocker.execute("COMMIT")
+        await blocker.close()
     # Whether the cancelled statement committed or not, a resend gives one row.
     assert (await send(entrepreneur, conversation, "cancelled")).seq == 3
     assert [r[1] for r in await rows(conversation)] == ["warm", "lost", "cancelled"]
