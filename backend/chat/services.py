@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -27,7 +28,9 @@ from psycopg import errors as psycopg_errors
 
 from accounts.models import Role, User
 from audit.services import audit_record
+from chat import pg
 from chat.conf import chat_setting
+from chat.dbthreads import DB_EXECUTOR
 from chat.events import MessagePayload, broadcast_on_commit, message_payload
 from chat.models import (
     CLIENT_ID_MAX_CHARS,
@@ -429,11 +432,6 @@ async def message_send_async(*, user: User, conversation_id: int, client_id: Any
     statement (``_SEND_SQL``), the same checks, refusals and resend retry, run on one of the loop's
     own autocommit connections (``chat.pg``). Committed when it returns; the caller acknowledges,
     then publishes the row itself. The rare offline-member e-mail runs on the database threads."""
-    from channels.db import database_sync_to_async
-
-    from chat import pg
-    from chat.dbthreads import DB_EXECUTOR
-
     client_id = _clean_client_id(client_id)
     body = _clean_body(body)
     sql = _send_sql_text()
