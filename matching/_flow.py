@@ -67,13 +67,16 @@ def assign_providers(
     n_slot: I64,
     tie: I64,
     dummy: int,
+    max_rounds: int | None = None,
 ) -> I64:
     """Minimum-cost service of requests by provider slots; returns the provider of each request.
 
     ``prov``, ``req``, ``base``: the allowed pairs (unique) and their integer costs;
     ``n_slot[j]``: slots of provider j; ``tie[k]``: extra cost of a provider's k-th slot (the
     last value for every k beyond; nondecreasing); ``dummy``: cost of an empty slot. All costs
-    >= 0 and below 2**50. Returns -1 for a request served by nobody.
+    >= 0 and below 2**50. Returns -1 for a request served by nobody. ``max_rounds``: raise
+    ``FlowError`` once that many rounds have not served every slot (None: no limit); a round
+    serves at least one slot, so tie-heavy dense graphs can need one round per slot.
     """
     prov = prov.astype(np.int64)
     req = req.astype(np.int64)
@@ -121,10 +124,14 @@ def assign_providers(
     pot_q = np.zeros(n_req, dtype=np.int64)
     pot_e = np.zeros(n_s, dtype=np.int64)
     red2 = np.empty(n_e, dtype=np.int64)
+    rounds = 0
     while True:
         free = np.flatnonzero(~(a1 | a3))
         if free.size == 0:
             break
+        rounds += 1
+        if max_rounds is not None and rounds > max_rounds:
+            raise FlowError(f"round budget of {max_rounds} exceeded with {free.size} slots left")
         np.subtract(pot_p[ap], np.repeat(pot_q, deg_q), out=red2)
         red2 += ab
         data[q_pos:q_pos + n_e] = red2

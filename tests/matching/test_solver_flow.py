@@ -156,3 +156,68 @@ def test_flow_falls_back_to_lapjvsp_when_its_certificate_fails(
     monkeypatch.setattr(solver, "assign_providers", broken)
     got = assign(mat, cap, unmatched_penalty=pen, method="flow")
     assert np.array_equal(got.provider, expected.provider)
+
+
+def test_flow_stops_at_its_round_budget() -> None:
+    # every score equal: each round serves one slot, so 40 slots need 40 rounds
+    n_prov, n_req = 40, 60
+    prov = np.repeat(np.arange(n_prov), n_req)
+    req = np.tile(np.arange(n_req), n_prov)
+    base = np.full(prov.shape[0], 5, dtype=np.int64)
+    n_slot = np.ones(n_prov, dtype=np.int64)
+    tie = np.arange(8, dtype=np.int64) + 1
+    with pytest.raises(solver.FlowError, match="round budget of 10 exceeded"):
+        assign_providers(n_prov, n_req, prov, req, base, n_slot, tie, 100, max_rounds=10)
+    served = assign_providers(n_prov, n_req, prov, req, base, n_slot, tie, 100, max_rounds=None)
+    assert (served >= 0).sum() == n_prov
+
+
+def test_auto_hands_tie_heavy_components_to_lapjvsp_within_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a dense component of equal scores (one slot per round for the flow path): under "auto" the
+    # rounds stop at the budget and LAPJVsp gives the same optimum as forcing it
+    n, m = 400, 300
+    mat = np.full((n, m), 50.0)
+    cap = np.ones(m, dtype=np.int64)
+    budget = solver.flow_round_budget(n, m, n * m)
+    assert budget == solver.MIN_FLOW_ROUNDS
+    calls: list[int | None] = []
+    real = solver.assign_providers
+
+    def spy(*args: object, **kwargs: object) -> np.ndarray:
+        calls.append(kwargs.get("max_rounds"))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solver, "assign_providers", spy)
+    got = assign(mat, cap)
+    assert calls == [budget]
+    expected = assign(mat, cap, method="sparse")
+    assert np.array_equal(got.provider, expected.provider)
+    assert got.total == expected.total == 50.0 * m
+    forced = assign(mat, cap, method="flow")  # no budget when the method is forced
+    assert calls == [budget, None]
+    assert forced.total == expected.total
+
+
+def test_round_budget_leaves_marketplace_pools_on_the_flow_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the budget only stops degenerate graphs: a marketplace-like pool is solved by the rounds
+    mat, cap, pen = _marketplace_like(3, 600, 250)
+    outcomes: list[str] = []
+    real = solver.assign_providers
+
+    def spy(*args: object, **kwargs: object) -> np.ndarray:
+        try:
+            served = real(*args, **kwargs)  # type: ignore[arg-type]
+        except solver.FlowError:
+            outcomes.append("stopped")
+            raise
+        outcomes.append(f"solved within {kwargs.get('max_rounds')} rounds")
+        return served
+
+    monkeypatch.setattr(solver, "assign_providers", spy)
+    got = assign(mat, cap, unmatched_penalty=pen)
+    assert len(outcomes) == 1 and outcomes[0].startswith("solved within"), outcomes
+    assert got.value == assign(mat, cap, unmatched_penalty=pen, method="sparse").value
