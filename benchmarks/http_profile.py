@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "backend"), str(REPO)]
 
 from benchmarks.http_data import database_url  # noqa: E402
-from benchmarks.http_run import LOGINS, Target  # noqa: E402
+from benchmarks.http_run import LOGINS, Target, target_list  # noqa: E402
 from config.processes import WEB_PGOPTIONS  # noqa: E402
 
 
@@ -90,35 +90,8 @@ def plan(tokens: dict[str, str]) -> list[Target]:
     mentor_id = MentorProfile.objects.order_by("-pk").values_list("pk", flat=True).first()
     offer_id = Offer.objects.filter(company__user__email=LOGINS["company"]).order_by(
         "-created_at", "-id").values_list("pk", flat=True).first()
-    rows = [
-        ("ceiling", "anonymous", "/bench/ceiling/"),
-        ("api-list", "administrator", "/api/requests/"),
-        ("api-list", "administrator", "/api/mentors/"),
-        ("api-list", "coordinator", "/api/requests/"),
-        ("api-list", "coordinator", f"/api/proposals/?cycle={cid}"),
-        ("api-list", "coordinator", f"/api/cycles/{cid}/unmatched/"),
-        ("api-list", "coordinator", "/api/entrepreneurs/"),
-        ("api-list", "coordinator", "/api/matches/"),
-        ("api-list", "coordinator", "/api/audit/"),
-        ("api-list", "entrepreneur", "/api/requests/"),
-        ("api-list", "mentor", "/api/matches/"),
-        ("api-list", "company", "/api/offers/"),
-        ("api-list", "entrepreneur", "/api/reference/skills/"),
-        ("api-detail", "coordinator", f"/api/requests/{request_id}/"),
-        ("api-detail", "coordinator", f"/api/proposals/{proposal_id}/"),
-        ("api-detail", "coordinator", f"/api/mentors/{mentor_id}/"),
-        ("api-detail", "coordinator", f"/api/cycles/{cid}/"),
-        ("api-detail", "company", f"/api/offers/{offer_id}/"),
-        ("page", "anonymous", "/"),
-        ("page", "coordinator", "/coordination/cycles/"),
-        ("page", "coordinator", f"/coordination/cycles/{cid}/propositions/"),
-        ("page", "coordinator", f"/coordination/cycles/{cid}/sans-proposition/"),
-        ("page", "coordinator", "/coordination/tableau-de-bord/"),
-        ("page", "entrepreneur", "/porteur/demandes/"),
-        ("page", "mentor", "/parrainage/"),
-        ("page", "company", "/entreprise/offres/"),
-    ]
-    return [Target(*row) for row in rows]
+    return target_list(cid, request_id=request_id, proposal_id=proposal_id, mentor_id=mentor_id,
+                       offer_id=offer_id)
 
 
 class Counters:

@@ -203,11 +203,19 @@ def first_id(base: str, token: str, path: str) -> int:
 
 
 def targets(base: str, tokens: dict[str, str], cycle_id: int) -> list[Target]:
-    coord, admin = tokens["coordinator"], tokens["administrator"]
-    request_id = first_id(base, coord, "/api/requests/")
-    proposal_id = first_id(base, coord, f"/api/proposals/?cycle={cycle_id}")
-    mentor_id = first_id(base, coord, "/api/mentors/")
-    offer_id = first_id(base, tokens["company"], "/api/offers/")
+    """The targets, with the ids of the detail pages read through the API."""
+    coord = tokens["coordinator"]
+    return target_list(
+        cycle_id,
+        request_id=first_id(base, coord, "/api/requests/"),
+        proposal_id=first_id(base, coord, f"/api/proposals/?cycle={cycle_id}"),
+        mentor_id=first_id(base, coord, "/api/mentors/"),
+        offer_id=first_id(base, tokens["company"], "/api/offers/"),
+    )
+
+
+def target_list(cycle_id: int, *, request_id: int, proposal_id: int, mentor_id: int, offer_id: int) -> list[Target]:
+    """Every target of the benchmark (also profiled in-process by benchmarks/http_profile.py)."""
     lists = [
         ("administrator", "/api/requests/"),
         ("administrator", "/api/mentors/"),
@@ -239,7 +247,6 @@ def targets(base: str, tokens: dict[str, str], cycle_id: int) -> list[Target]:
         ("mentor", "/parrainage/"),
         ("company", "/entreprise/offres/"),
     ]
-    del admin
     return ([Target("ceiling", "anonymous", "/bench/ceiling/")]
             + [Target("api-list", r, p) for r, p in lists]
             + [Target("api-detail", r, p) for r, p in details]
