@@ -49,9 +49,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _fresh_cache():
     from django.core.cache import cache
 
+    from config import response_cache
+
     cache.clear()
+    response_cache.clear()
     yield
     cache.clear()
+    response_cache.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, then: stop the response cache's listening connection before the test
+    database is dropped (PostgreSQL refuses to drop a database someone is connected to)."""
+    yield
+    from config import response_cache
+
+    response_cache.close()
 
 
 @pytest.fixture

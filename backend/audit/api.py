@@ -10,6 +10,7 @@ from django_filters import rest_framework as filters
 from rest_framework import generics, permissions, serializers
 
 from audit.models import AuditEvent
+from config.response_cache import ResponseCacheMixin
 
 
 class IsAdministrator(permissions.BasePermission):
@@ -46,7 +47,7 @@ class AuditTrailFilter(filters.FilterSet):
         fields = ["action", "actor", "target_type", "target_id", "ip"]
 
 
-class AuditTrailView(generics.ListAPIView):
+class AuditTrailView(ResponseCacheMixin, generics.ListAPIView):
     """Who did what, when (UTC) and from where: logins, registrations, consents, role and
     territory changes, coordinators' decisions, data exports and erasures. Administrators only."""
 

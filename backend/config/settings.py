@@ -139,6 +139,9 @@ AUTHENTICATION_BACKENDS = [
 # Seconds a user row, a coordinator's territories and a token's owner stay cached; every change
 # of them deletes the entries (accounts/authcache.py). 0: read the database on every request.
 AUTH_CACHE_SECONDS = env_int("AUTH_CACHE_SECONDS", 60, minimum=0, maximum=3600)
+# Megabytes of API answers each web process keeps (config/response_cache.py), on PostgreSQL only:
+# an entry is served only while no table it read has changed. 0: compute every answer.
+RESPONSE_CACHE_MB = env_int("RESPONSE_CACHE_MB", 64, minimum=0, maximum=4096)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

@@ -12,6 +12,7 @@ class MarketplaceConfig(AppConfig):
 
         from accounts import authcache
         from accounts.models import Role
+        from config import response_cache
         from marketplace.models import CoordinatorScope
         from marketplace.selectors import coordinator_territory_ids
 
@@ -23,6 +24,11 @@ class MarketplaceConfig(AppConfig):
         def scope_changed(sender: Any, instance: CoordinatorScope, **kwargs: Any) -> None:
             authcache.forget_user(instance.user_id)
 
+        def scope_key(user: Any) -> object:
+            # What a coordinator sees depends on their territories: part of a cached answer's key.
+            return coordinator_territory_ids(user) if user.role == Role.COORDINATOR else ""
+
         authcache.USER_PRELOADERS.append(preload_scope)
+        response_cache.USER_KEY_PARTS.append(scope_key)
         post_save.connect(scope_changed, sender=CoordinatorScope, dispatch_uid="authcache-scope-save")
         post_delete.connect(scope_changed, sender=CoordinatorScope, dispatch_uid="authcache-scope-delete")

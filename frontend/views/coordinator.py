@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import APIException
 
 from accounts.models import Role
+from config.response_cache import cached_page
 from cycles import selectors as cycle_selectors
 from cycles import services as cycle_services
 from cycles.models import (
@@ -128,6 +129,7 @@ def _cycle(request: HttpRequest, cycle_id: int) -> Cycle:
 
 
 @coordinator_only
+@cached_page
 def cycles(request: HttpRequest) -> HttpResponse:
     qs = cycle_selectors.cycle_list_for_user(request.user)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -248,6 +250,7 @@ def _progress(cycle: Cycle) -> dict[str, Any]:
 
 
 @coordinator_only
+@cached_page
 def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = _cycle(request, cycle_id)
     counts = cycle_selectors.proposal_counts_by_status(cycle)
@@ -436,6 +439,7 @@ def _towns_of(cycle: Cycle) -> list[tuple[str, str]]:
 
 
 @coordinator_only
+@cached_page
 def cycle_proposals(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = _cycle(request, cycle_id)
     towns = _towns_of(cycle)
@@ -468,6 +472,7 @@ def cycle_proposals(request: HttpRequest, cycle_id: int) -> HttpResponse:
 
 
 @coordinator_only
+@cached_page
 def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
     return _proposal_page(request, cycle_selectors.proposal_get_for_user(user=request.user, proposal_id=proposal_id))
 
@@ -605,6 +610,7 @@ def cycle_proposals_csv(request: HttpRequest, cycle_id: int) -> StreamingHttpRes
 
 
 @coordinator_only
+@cached_page
 def cycle_unmatched(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = _cycle(request, cycle_id)
     qs = cycle_selectors.unmatched_list_for_cycle(cycle).select_related(

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.response_cache import PageCache
 from cycles import selectors as cycle_selectors
 from cycles.models import CycleStatus, ProposalStatus
 from followup import reports
@@ -173,21 +174,37 @@ def _computed_at(report: dict[str, Any]) -> dt.datetime | None:
 @coordinator_only
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The report comes from the cache (``reports.report_cached``, ``REPORT_CACHE_SECONDS``, per
-    scope); ``?refresh=1`` computes it again now. The page says when its figures were computed."""
+    scope); ``?refresh=1`` computes it again now. The page says when its figures were computed.
+
+    The page itself is kept (``config.response_cache.PageCache``) for these figures, known by
+    when they were computed, as long as nothing else it reads changes."""
+    with PageCache(request) as page:
+        return page.finish(_dashboard(request, page))
+
+
+def _dashboard(request: HttpRequest, page: PageCache) -> HttpResponse:
     params = request.GET.copy()
     refresh = params.pop("refresh", None) is not None
-    form = DashboardFilterForm(params or None, user=request.user)
-    if not params:
+    # With filters the form decides the scope; without, the form (its choices: two queries) is
+    # built only when the page is, after the cache was asked.
+    form = DashboardFilterForm(params, user=request.user) if params else None
+    scope = _scope(request, form) if form is not None else reports.report_scope_for_user(user=request.user)
+    if scope is not None:
+        cached_report = reports.report_cached(scope, refresh=refresh)
+        own = _own_figures(request, scope, refresh=refresh)
+        hit = page.lookup(str(cached_report.generated_at), str(own.get("generated_at")))
+        if hit is not None:
+            return hit
+    if form is None:
+        form = DashboardFilterForm(None, user=request.user)
         form.is_valid()  # an unbound form has no cleaned_data; the empty filter is "everything"
-    scope = _scope(request, form) if params else reports.report_scope_for_user(user=request.user)
     query = params.urlencode()
     context: dict[str, Any] = {"form": form, "query": query,
                                "refresh_query": f"{query}&refresh=1" if query else "refresh=1"}
     if scope is not None:
-        report = reports.report_cached(scope, refresh=refresh).as_dict()
+        report = cached_report.as_dict()
         towns = report["by_town"]
         groups = [{**g, "label": str(PRIORITY_GROUPS.get(g["group"], g["group"]))} for g in report["by_priority_public"]]
-        own = _own_figures(request, scope, refresh=refresh)
         score_cycle = own["score_cycle"]
         scores = _score_histogram(own["score_counts"])
         waiting = _waiting(own["waiting_counts"])

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import ConsentPurpose, Role
 from accounts.services import consent_grant, consent_is_live, consent_withdraw
+from config.response_cache import cached_page
 from frontend.access import role_required
 from frontend.forms import (
     EntrepreneurProfileForm,
@@ -50,6 +51,7 @@ def _onboarding(user: Any) -> dict[str, Any]:
 
 
 @entrepreneur_only
+@cached_page
 def home(request: HttpRequest) -> HttpResponse:
     state = _onboarding(request.user)
     requests = selectors.request_list_for_user(request.user)[:5]
@@ -182,6 +184,7 @@ def request_create(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @entrepreneur_only
+@cached_page
 def my_requests(request: HttpRequest) -> HttpResponse:
     requests = selectors.request_list_for_user(request.user).select_related("project")
     return render(request, "frontend/entrepreneur/requests.html", {"requests": requests, "live": LIVE_REQUEST_STATUSES})

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from accounts.models import Role
+from config.response_cache import cached_page
 from followup.selectors import OfferHoursSummary
 from frontend.access import role_required
 from frontend.forms import CompanyProfileForm, MentorProfileForm, OfferForm, apply_service_errors
@@ -31,6 +32,7 @@ def _skill_levels(form: Any) -> list[services.SkillLevel]:
 
 
 @mentor_only
+@cached_page
 def mentor_home(request: HttpRequest) -> HttpResponse:
     profile = selectors.own_profile(request.user)
     # The skills with their labels in one query (the template read each skill's row apart).
@@ -82,6 +84,7 @@ def _offers_with_hours(user: Any) -> list[Any]:
 
 
 @company_only
+@cached_page
 def company_home(request: HttpRequest) -> HttpResponse:
     profile = selectors.own_profile(request.user)
     return render(request, "frontend/provider/company_home.html",
@@ -107,6 +110,7 @@ def company_profile(request: HttpRequest) -> HttpResponse:
 
 
 @company_only
+@cached_page
 def offers(request: HttpRequest) -> HttpResponse:
     profile = selectors.own_profile(request.user)
     return render(

@@ -15,6 +15,7 @@ from rest_framework.request import Request as HttpRequest
 from rest_framework.response import Response
 
 from audit.models import AuditEvent
+from config.response_cache import ResponseCacheMixin
 from cycles import selectors, services
 from cycles.api import serializers as s
 from cycles.models import CycleStatus, Match, MatchStatus, Proposal, ProposalSource, ProposalStatus
@@ -39,7 +40,7 @@ class CycleFilter(filters.FilterSet):
         fields = ["status", "territory"]
 
 
-class CycleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class CycleViewSet(ResponseCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Matching cycles of the coordinator's territories. ``GET`` a cycle to follow a run: its
     ``run_stage``, ``run_progress`` and ``run_heartbeat_at`` are updated by the worker."""
 
@@ -176,7 +177,7 @@ PROPOSAL_ORDERING = ["score", "points_skills", "points_sector", "points_distance
                      "points_preference", "town__name", "created_at", "id"]
 
 
-class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ProposalViewSet(ResponseCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Proposals of the coordinator's cycles (filter ``cycle=``), sortable by score, by criterion
     (``ordering=-points_skills``) or town; approve or reject one by one or in bulk."""
 
@@ -252,7 +253,7 @@ class MatchFilter(filters.FilterSet):
         fields = ["status", "cycle"]
 
 
-class MatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MatchViewSet(ResponseCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The caller's matches (both parties), or those of the coordinator's territories."""
 
     serializer_class = s.MatchSerializer
@@ -312,7 +313,7 @@ class AuditFilter(filters.FilterSet):
         fields = ["action", "target_type", "target_id", "territory_id"]
 
 
-class AuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class AuditViewSet(ResponseCacheMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Who decided what, when and why, in the coordinator's territories (everything for
     administrators)."""
 

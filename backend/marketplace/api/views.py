@@ -34,6 +34,7 @@ from accounts.throttling import (
     authenticate_guarded,
 )
 from audit.services import audit_record
+from config.response_cache import ResponseCacheMixin
 from marketplace import selectors, services
 from marketplace.api import serializers as s
 from marketplace.models import Offer, Project, Request, RequestStatus
@@ -385,7 +386,7 @@ def _rows_detail(view: Any, values: tuple[str, ...], build: Any, what: str) -> R
 
 
 class RequestViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    ResponseCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = s.RequestSerializer
     filterset_class = RequestFilter
@@ -439,7 +440,7 @@ class OfferFilter(filters.FilterSet):
 
 
 class OfferViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+    ResponseCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
     serializer_class = s.OfferSerializer
@@ -478,7 +479,7 @@ class OfferViewSet(
 # --- Profiles seen by others (coordinators, matched parties) --------------------------------------
 
 
-class MentorViewSet(viewsets.ReadOnlyModelViewSet):
+class MentorViewSet(ResponseCacheMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.MentorProfileSerializer
     filterset_fields = ["paused", "format"]
     ordering_fields = ["created_at", "capacity"]
@@ -499,7 +500,7 @@ class MentorViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.mentor_profile_get_for_user(user=self.request.user, mentor_id=self.kwargs["pk"])
 
 
-class CompanyViewSet(viewsets.ReadOnlyModelViewSet):
+class CompanyViewSet(ResponseCacheMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.CompanyProfileSerializer
     ordering_fields = ["name"]
     ordering = ["name", "id"]
@@ -512,7 +513,7 @@ class CompanyViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.company_profile_get_for_user(user=self.request.user, company_id=self.kwargs["pk"])
 
 
-class EntrepreneurViewSet(viewsets.ReadOnlyModelViewSet):
+class EntrepreneurViewSet(ResponseCacheMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.EntrepreneurProfileSerializer
     filterset_fields = ["preferred_format"]
     ordering_fields = ["created_at"]

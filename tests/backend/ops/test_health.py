@@ -48,6 +48,9 @@ def test_the_health_endpoints_only_answer_get(client):
     assert client.post("/readyz").status_code == 405
 
 
+# Serialized: the flush after a live server would otherwise drop the reference data (territories,
+# skills) that the transactional tests run after this one need.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_docker_probe_is_healthy_only_on_a_200(live_server):
     assert health.main(["--url", f"{live_server.url}/healthz"]) == 0
     assert health.main(["--url", f"{live_server.url}/no-such-page-for-probes"]) == 1

@@ -1,0 +1,350 @@
+"""The API response cache (config/response_cache.py) is never stale and never crosses users.
+
+Each test reads through the API twice and checks the second answer came from the cache
+(``X-Response-Cache: hit``), then writes in one way or another (ORM save, queryset ``update()``,
+raw SQL, ``COPY``, another connection, another transaction committing mid-computation) and
+checks the very next answer is the new one, byte for byte the answer computed without the cache.
+PostgreSQL only (the cache is off on SQLite); outside test transactions, as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import psycopg
+import pytest
+from django.db import connection, transaction
+
+from accounts.models import Role
+from config import response_cache
+from marketplace.models import CoordinatorScope, Request
+from tests.backend.cycles.conftest import make_cycle, make_proposal, mentor_profile, open_request
+from tests.conftest import client_for
+from tests.factories import UserFactory, other_territory
+
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres]
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(settings):
+    settings.RESPONSE_CACHE_MB = 16
+    response_cache.close()
+    yield
+    response_cache.close()
+
+
+def _get(client, path):
+    response = client.get(path)
+    return response.status_code, response.get("X-Response-Cache"), response.content
+
+
+def _uncached(client, path, settings):
+    settings.RESPONSE_CACHE_MB = 0
+    try:
+        response = client.get(path)
+    finally:
+        settings.RESPONSE_CACHE_MB = 16
+    assert response.get("X-Response-Cache") is None
+    return response.content
+
+
+def _other_connection():
+    params = {k: v for k, v in connection.get_connection_params().items()
+              if k in {"dbname", "user", "password", "host", "port"}}
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _notes(content):
+    return [item["notes"] for item in json.loads(content)["results"]]
+
+
+def test_second_read_is_a_hit_with_the_same_bytes(entrepreneur, settings):
+    open_request(user=entrepreneur, notes="première")
+    client = client_for(entrepreneur)
+    status, state, first = _get(client, "/api/requests/")
+    assert (status, state) == (200, "miss")
+    status, state, second = _get(client, "/api/requests/")
+    assert (status, state) == (200, "hit")
+    assert second == first == _uncached(client, "/api/requests/", settings)
+
+
+@pytest.mark.parametrize("how", ["save", "update", "raw", "other_connection", "copy"])
+def test_every_kind_of_write_is_seen_by_the_next_read(entrepreneur, settings, how):
+    request = open_request(user=entrepreneur, notes="avant")
+    client = client_for(entrepreneur)
+    _get(client, "/api/requests/")
+    assert _get(client, "/api/requests/")[1] == "hit"
+    if how == "save":
+        request.notes = "après"
+        request.save()
+    elif how == "update":
+        Request.objects.filter(pk=request.pk).update(notes="après")
+    elif how == "raw":
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE marketplace_request SET notes = %s WHERE id = %s", ["après", request.pk])
+    elif how == "other_connection":  # another process: a worker, a psql session, another server
+        with _other_connection() as other:
+            other.execute("UPDATE marketplace_request SET notes = %s WHERE id = %s", ["après", request.pk])
+    else:  # COPY, as a cycle's bulk write: a second request, written by COPY
+        row = Request.objects.filter(pk=request.pk).values(
+            "project_id", "entrepreneur_id", "territory_id", "kind", "format", "status").get()
+        Request.objects.filter(pk=request.pk).update(status="withdrawn")  # one live request per project
+        _get(client, "/api/requests/")
+        with _other_connection() as other, other.cursor().copy(
+            "COPY marketplace_request (project_id, entrepreneur_id, territory_id, kind, format, notes, status,"
+            " created_at, status_changed_at) FROM STDIN"
+        ) as copy:
+            copy.write_row([row["project_id"], row["entrepreneur_id"], row["territory_id"], row["kind"],
+                            row["format"], "après", "open", "2030-01-01T00:00:00Z", "2030-01-01T00:00:00Z"])
+    status, state, content = _get(client, "/api/requests/")
+    assert status == 200 and state == "miss"
+    assert "après" in _notes(content)
+    assert content == _uncached(client, "/api/requests/", settings)
+
+
+def test_a_write_committed_during_the_computation_is_not_stored(entrepreneur, settings, monkeypatch):
+    request = open_request(user=entrepreneur, notes="avant")
+    client = client_for(entrepreneur)
+    real_finish = response_cache.finish
+
+    def finish_after_a_concurrent_commit(pending, response, request_=None):
+        with _other_connection() as other:
+            other.execute("UPDATE marketplace_request SET notes = 'après' WHERE id = %s", [request.pk])
+        real_finish(pending, response, request_)
+
+    monkeypatch.setattr(response_cache, "finish", finish_after_a_concurrent_commit)
+    status, state, content = _get(client, "/api/requests/")
+    assert _notes(content) == ["avant"]
+    assert state is None  # computed, not stored: it may mix both states
+    monkeypatch.setattr(response_cache, "finish", real_finish)
+    assert _notes(_get(client, "/api/requests/")[2]) == ["après"]
+
+
+def test_answers_never_cross_users(entrepreneur, other_entrepreneur):
+    open_request(user=entrepreneur, notes="à Amina")
+    open_request(user=other_entrepreneur, notes="à l'autre")
+    mine, theirs = client_for(entrepreneur), client_for(other_entrepreneur)
+    for _ in range(2):
+        assert _notes(_get(mine, "/api/requests/")[2]) == ["à Amina"]
+        assert _notes(_get(theirs, "/api/requests/")[2]) == ["à l'autre"]
+    assert _get(theirs, "/api/requests/")[1] == "hit"
+
+
+def test_a_coordinators_new_territory_changes_the_answer(coordinator, settings):
+    cycle = make_cycle(status="review")
+    elsewhere_territory = other_territory()
+    elsewhere = make_cycle(status="review", territory=elsewhere_territory)
+    client = client_for(coordinator)
+    names = lambda content: sorted(c["id"] for c in json.loads(content)["results"])  # noqa: E731
+    assert names(_get(client, "/api/cycles/")[2]) == [cycle.pk]
+    assert _get(client, "/api/cycles/")[1] == "hit"
+    CoordinatorScope.objects.create(user=coordinator, territory=elsewhere_territory)
+    # The user as the next request gets it (accounts.authcache dropped the old one on the change).
+    client = client_for(type(coordinator).objects.get(pk=coordinator.pk))
+    status, state, content = _get(client, "/api/cycles/")
+    assert state == "miss" and names(content) == sorted([cycle.pk, elsewhere.pk])
+
+
+def test_not_found_and_errors_are_not_stored(coordinator):
+    client = client_for(coordinator)
+    for _ in range(2):
+        response = client.get("/api/requests/999999/")
+        assert response.status_code == 404 and response.get("X-Response-Cache") is None
+
+
+def test_details_and_proposals_are_cached_and_invalidated(coordinator, settings):
+    cycle = make_cycle(status="review")
+    request = open_request()
+    proposal = make_proposal(cycle, request, mentor=mentor_profile())
+    client = client_for(coordinator)
+    for path in (f"/api/proposals/{proposal.pk}/", f"/api/proposals/?cycle={cycle.pk}", f"/api/requests/{request.pk}/"):
+        assert _get(client, path)[1] == "miss"
+        assert _get(client, path)[1] == "hit"
+    type(proposal).objects.filter(pk=proposal.pk).update(score=12.5)
+    status, state, content = _get(client, f"/api/proposals/{proposal.pk}/")
+    assert state == "miss" and json.loads(content)["score"] == 12.5
+    assert _get(client, f"/api/requests/{request.pk}/")[1] == "hit"  # it read no proposal
+    assert content == _uncached(client, f"/api/proposals/{proposal.pk}/", settings)
+
+
+def test_inside_a_transaction_the_cache_is_not_used(entrepreneur):
+    request = open_request(user=entrepreneur, notes="avant")
+    client = client_for(entrepreneur)
+    _get(client, "/api/requests/")
+    with transaction.atomic():
+        Request.objects.filter(pk=request.pk).update(notes="pas encore validé")
+        status, state, content = _get(client, "/api/requests/")
+        assert state is None and _notes(content) == ["pas encore validé"]
+        transaction.set_rollback(True)
+    assert _notes(_get(client, "/api/requests/")[2]) == ["avant"]
+
+
+def test_a_lost_listening_connection_turns_the_cache_off_until_it_listens_again(entrepreneur, monkeypatch):
+    request = open_request(user=entrepreneur, notes="avant")
+    client = client_for(entrepreneur)
+    _get(client, "/api/requests/")
+    assert _get(client, "/api/requests/")[1] == "hit"
+    with _other_connection() as other:
+        killed = other.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'sociallab-response-cache' AND datname = current_database()"
+        ).fetchall()
+        assert killed == [(True,)]
+        # Written while nobody listens: no notification will ever say so.
+        other.execute("UPDATE marketplace_request SET notes = 'après' WHERE id = %s", [request.pk])
+    status, state, content = _get(client, "/api/requests/")
+    assert state is None and _notes(content) == ["après"]  # off, and the old entries are gone
+    assert response_cache.stats()["entries"] == 0
+    monkeypatch.setattr(response_cache._LISTENER, "retry_at", 0.0)
+    assert _get(client, "/api/requests/")[1] == "miss"
+    assert _get(client, "/api/requests/")[1] == "hit"
+
+
+def test_off_with_zero_megabytes(entrepreneur, settings):
+    open_request(user=entrepreneur)
+    settings.RESPONSE_CACHE_MB = 0
+    client = client_for(entrepreneur)
+    assert _get(client, "/api/requests/")[1] is None
+    assert _get(client, "/api/requests/")[1] is None
+
+
+def test_every_table_but_the_excluded_ones_notifies():
+    watched = set(response_cache.install_triggers())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+        )
+        tables = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname = %s",
+                       [response_cache.TRIGGER])
+        triggered = {row[0] for row in cursor.fetchall()}
+    assert "marketplace_request" in tables and "cycles_proposal" in tables
+    assert triggered == watched == tables - response_cache.EXCLUDED_TABLES
+    assert not triggered & response_cache.EXCLUDED_TABLES
+
+
+def test_reads_of_excluded_tables_or_of_the_clock_are_not_stored(entrepreneur, monkeypatch):
+    open_request(user=entrepreneur)
+    client = client_for(entrepreneur)
+    real_begin = response_cache.begin
+
+    for extra in ("SELECT count(*) FROM chat_message", "SELECT now()"):
+        def begin_and_read(request, extra=extra):
+            pending = real_begin(request)
+            if pending is not None:
+                pending.recorder(lambda *a: None, extra, None, False, None)
+            return pending
+
+        monkeypatch.setattr(response_cache, "begin", begin_and_read)
+        assert _get(client, "/api/requests/")[1] is None
+        assert _get(client, "/api/requests/")[1] is None
+    monkeypatch.setattr(response_cache, "begin", real_begin)
+    assert _get(client, "/api/requests/")[1] == "miss"
+
+
+def test_entries_are_bounded_least_recently_used_first(settings):
+    settings.RESPONSE_CACHE_MB = 1
+    entries = response_cache._Entries()
+    blob = b"x" * 100_000
+    for i in range(20):
+        entries.put((f"k{i}",), response_cache.Entry(1, (), (blob,), ()))
+        entries.get(("k0",))  # kept: used after every insertion
+    assert entries.size <= 1024 * 1024
+    assert entries.get(("k0",)) is not None and entries.get(("k1",)) is None and entries.get(("k19",)) is not None
+    entries.put(("huge",), response_cache.Entry(1, (), (b"x" * 600_000,), ()))
+    assert entries.get(("huge",)) is None  # over a quarter of the budget: never stored
+
+
+def test_a_coordinator_given_a_first_territory_sees_its_cycles(settings):
+    cycle = make_cycle(status="review")
+    user = UserFactory(role=Role.COORDINATOR)
+    client = client_for(user)
+    assert json.loads(_get(client, "/api/cycles/")[2])["results"] == []
+    assert _get(client, "/api/cycles/")[1] == "hit"
+    CoordinatorScope.objects.create(user=user, territory_id=cycle.territory_id)
+    fresh = client_for(type(user).objects.get(pk=user.pk))
+    assert [c["id"] for c in json.loads(_get(fresh, "/api/cycles/")[2])["results"]] == [cycle.pk]
+
+
+# --- Pages ----------------------------------------------------------------------------------------
+
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([A-Za-z0-9]{64})"')
+
+
+def _page_client(user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+def test_a_page_is_served_again_with_fresh_csrf_tokens_that_work(coordinator):
+    cycle = make_cycle(status="review")
+    proposal = make_proposal(cycle, open_request(), mentor=mentor_profile())
+    client = _page_client(coordinator)
+    path = f"/coordination/cycles/{cycle.pk}/propositions/"
+    first = client.get(path)
+    assert first.status_code == 200 and first["X-Response-Cache"] == "miss"
+    second = client.get(path)
+    assert second.status_code == 200 and second["X-Response-Cache"] == "hit"
+    tokens_first = CSRF_INPUT.findall(first.content.decode())
+    tokens_second = CSRF_INPUT.findall(second.content.decode())
+    assert tokens_first and len(tokens_second) == len(tokens_first)
+    assert len(set(tokens_second)) == 1 and tokens_second[0] not in tokens_first  # one new mask per answer
+    # Outside the tokens, the same page.
+    assert CSRF_INPUT.sub("", first.content.decode()) == CSRF_INPUT.sub("", second.content.decode())
+    # A token of the cached page is accepted: approve the proposal with it.
+    response = client.post(f"/coordination/propositions/{proposal.pk}/approuver/",
+                           {"csrfmiddlewaretoken": tokens_second[-1]})
+    assert response.status_code in (200, 302)
+    proposal.refresh_from_db()
+    assert proposal.status == "approved"
+    # ... and the page shows the decision at once.
+    third = client.get(path)
+    assert third.get("X-Response-Cache") != "hit"
+
+
+def test_a_page_with_a_message_to_show_is_neither_served_from_nor_stored(entrepreneur):
+    request = open_request(user=entrepreneur)
+    client = _page_client(entrepreneur)
+    assert client.get("/porteur/demandes/")["X-Response-Cache"] == "miss"
+    page = client.get("/porteur/demandes/")
+    assert page["X-Response-Cache"] == "hit"
+    token = CSRF_INPUT.findall(page.content.decode())[0]
+    client.post(f"/porteur/demandes/{request.pk}/retirer/", {"csrfmiddlewaretoken": token, "reason": "trouvé"})
+    shown = client.get("/porteur/demandes/")
+    assert "X-Response-Cache" not in shown
+    assert "Votre demande est retirée." in shown.content.decode()
+    after = client.get("/porteur/demandes/")
+    assert after["X-Response-Cache"] == "miss" and "Votre demande est retirée." not in after.content.decode()
+
+
+def test_pages_never_cross_users_or_languages(entrepreneur, other_entrepreneur):
+    open_request(user=entrepreneur, notes="à Amina")
+    open_request(user=other_entrepreneur, notes="à l'autre")
+    mine, theirs = _page_client(entrepreneur), _page_client(other_entrepreneur)
+    for _ in range(2):
+        assert "Amina" in mine.get("/porteur/demandes/").content.decode()
+        assert "Amina" not in theirs.get("/porteur/demandes/").content.decode()
+    french = mine.get("/porteur/demandes/")
+    english = mine.get("/porteur/demandes/", HTTP_ACCEPT_LANGUAGE="en")
+    assert french["X-Response-Cache"] == "hit" and english["X-Response-Cache"] == "miss"
+    assert french["Content-Language"] == "fr" and english["Content-Language"] == "en"
+
+
+def test_the_dashboard_is_kept_for_the_figures_it_shows(coordinator, settings):
+    settings.REPORT_CACHE_SECONDS = 600
+    open_request()
+    client = _page_client(coordinator)
+    first = client.get("/coordination/tableau-de-bord/")
+    assert first.status_code == 200 and first["X-Response-Cache"] == "miss"
+    assert client.get("/coordination/tableau-de-bord/")["X-Response-Cache"] == "hit"
+    # New figures (computed again on demand, then read from the report cache): a new page.
+    refreshed = client.get("/coordination/tableau-de-bord/?refresh=1")
+    assert refreshed.get("X-Response-Cache") != "hit"
+    again = client.get("/coordination/tableau-de-bord/")
+    assert again["X-Response-Cache"] == "miss"  # the report's new computation time: a new key
+    assert client.get("/coordination/tableau-de-bord/")["X-Response-Cache"] == "hit"
