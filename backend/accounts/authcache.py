@@ -15,6 +15,12 @@ cached): saving or deleting a user (role, activation, password, erasure), deleti
 receivers, changing a coordinator's territories. A queryset ``update()`` of users sends no signal:
 code that uses one must call ``forget_user``. ``AUTH_CACHE_SECONDS=0`` turns the cache off.
 
+Inside the API views that keep their answers (``config.response_cache``), a token's owner is
+first looked up in a copy kept by the process, valid only while no row of ``USER_TABLES`` has
+changed anywhere since it was read (PostgreSQL's notifications, synced at the start of the
+request): revoking a token or changing a user is seen by the very next request, like a deletion
+here.
+
 Security checks stay where they were: DRF's ``TokenAuthentication`` refuses unknown tokens and
 inactive users (the first lookup of a token goes to the database), and Django checks the
 session's password hash against the (cached) user on every page.
@@ -37,9 +43,14 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
+from config import response_cache
 
 #: Called on a user freshly read from the database, before it is cached (to cache more with it).
 USER_PRELOADERS: list[Callable[[User], None]] = []
+#: The tables what is cached with a user comes from (a preloader adds the ones it reads): the
+#: process-local copy of a token's owner (``config.response_cache.memo_get``) lives until one of
+#: them changes.
+USER_TABLES: list[str] = ["accounts_user", "authtoken_token"]
 
 
 def _seconds() -> int:
@@ -122,13 +133,26 @@ class CachedTokenAuthentication(TokenAuthentication):
         if not seconds:
             return super().authenticate_credentials(key)  # type: ignore[no-any-return]
         token_key = _token_key(key)
-        user = cache.get(token_key)
-        if user is None:
+        # First this process's copy, kept while no user, token (or preloaded) row has changed
+        # anywhere (only in API views that synced with the database's notifications first).
+        memo_key, tables = ("auth-token", token_key), tuple(USER_TABLES)
+        user = response_cache.memo_get(memo_key, tables)
+        if user is None and response_cache.memo_enabled(tables):
+            # Read from the database, never from the shared cache: an entry there may predate a
+            # commit this request's sync has already seen.
             user, token = super().authenticate_credentials(key)  # refuses unknown keys, inactive users
             for preload in USER_PRELOADERS:
                 preload(user)
-            cache.set(token_key, user, seconds)
+            response_cache.memo_put(memo_key, user, tables)
             return user, token
+        if user is None:
+            user = cache.get(token_key)
+            if user is None:
+                user, token = super().authenticate_credentials(key)  # refuses unknown keys, inactive users
+                for preload in USER_PRELOADERS:
+                    preload(user)
+                cache.set(token_key, user, seconds)
+                return user, token
         if not user.is_active:  # cannot be cached so (deactivating deletes the entry): kept anyway
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         # request.auth: the token, as DRF gives it (nothing in the project reads more than the key).

@@ -41,6 +41,7 @@ busy ones have no trigger (``EXCLUDED_TABLES``); a response that reads them is n
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -49,6 +50,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
@@ -258,8 +260,8 @@ class Entry:
         return sum(map(len, self.parts)) + sum(len(k) + len(v) for k, v in self.headers)
 
 
-def _cost(key: tuple[str, ...], entry: Entry) -> int:
-    return entry.size + sum(map(len, key)) + 300
+def _cost(key: tuple[object, ...], entry: Entry) -> int:
+    return entry.size + len(repr(key)) + 300
 
 
 class _Entries:
@@ -267,17 +269,17 @@ class _Entries:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.items: OrderedDict[tuple[str, ...], Entry] = OrderedDict()
+        self.items: OrderedDict[tuple[object, ...], Entry] = OrderedDict()
         self.size = 0
 
-    def get(self, key: tuple[str, ...]) -> Entry | None:
+    def get(self, key: tuple[object, ...]) -> Entry | None:
         with self.lock:
             entry = self.items.get(key)
             if entry is not None:
                 self.items.move_to_end(key)
             return entry
 
-    def put(self, key: tuple[str, ...], entry: Entry) -> None:
+    def put(self, key: tuple[object, ...], entry: Entry) -> None:
         limit = int(getattr(settings, "RESPONSE_CACHE_MB", 0)) * 1024 * 1024
         cost = _cost(key, entry)
         if cost > limit // 4:
@@ -306,10 +308,78 @@ _ENTRIES = _Entries()
 
 def clear() -> None:
     _ENTRIES.clear()
+    _MEMO.clear()
 
 
 def stats() -> dict[str, int]:
     return {"entries": len(_ENTRIES), "bytes": _ENTRIES.size, "epoch": _LISTENER.epoch}
+
+
+# --- A memo of what a request needs before its answer (who is calling) ----------------------------
+
+#: The (epoch, versions) of the sync the current request made before authenticating.
+_STATE: ContextVar[tuple[int, dict[str, int]] | None] = ContextVar("response_cache_state", default=None)
+#: Values kept by ``memo_put``, at most this many (least recently used out first).
+MEMO_SIZE = 10_000
+
+
+class _Memo:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: OrderedDict[tuple[object, ...], tuple[Any, int, tuple[tuple[str, int], ...]]] = OrderedDict()
+
+    def get(self, key: tuple[object, ...]) -> tuple[Any, int, tuple[tuple[str, int], ...]] | None:
+        with self.lock:
+            item = self.items.get(key)
+            if item is not None:
+                self.items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple[object, ...], item: tuple[Any, int, tuple[tuple[str, int], ...]]) -> None:
+        with self.lock:
+            self.items[key] = item
+            self.items.move_to_end(key)
+            while len(self.items) > MEMO_SIZE:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_MEMO = _Memo()
+
+
+def memo_get(key: tuple[object, ...], tables: tuple[str, ...]) -> Any | None:
+    """A copy of the value ``memo_put`` kept under ``key`` if none of ``tables`` has changed since
+    (as of this request's sync); None otherwise, or outside a request that synced."""
+    state = _STATE.get()
+    if state is None:
+        return None
+    item = _MEMO.get(key)
+    if item is None:
+        return None
+    value, epoch, versions = item
+    now_epoch, current = state
+    if epoch != now_epoch or any(current.get(t, 0) != v for t, v in versions):
+        return None
+    return copy.copy(value)  # the request may change its copy
+
+
+def memo_enabled(tables: tuple[str, ...]) -> bool:
+    """Whether this request synced, so that ``memo_put`` may keep what it reads from ``tables``."""
+    return _STATE.get() is not None and set(tables) <= _LISTENER.watched
+
+
+def memo_put(key: tuple[object, ...], value: Any, tables: tuple[str, ...]) -> None:
+    """Keep a copy of ``value`` until one of ``tables`` changes. ``value`` must have been read
+    from the database itself after this request's sync (not from another cache, which may hold
+    an older state), so that it is at least as new as the versions it is kept under."""
+    state = _STATE.get()
+    if state is None or not set(tables) <= _LISTENER.watched:
+        return
+    epoch, current = state
+    _MEMO.put(key, (copy.copy(value), epoch, tuple((t, current.get(t, 0)) for t in tables)))
 
 
 # --- Recording what a computation reads -----------------------------------------------------------
@@ -341,17 +411,27 @@ class _Recorder:
 USER_KEY_PARTS: list[Callable[[Any], object]] = []
 
 
-def _user_key(user: Any) -> str:
+def _user_key(user: Any) -> tuple[object, ...]:
     """The user's whole row (as ``accounts.authcache`` gives it: any change of it is a new object)
     and the ``USER_KEY_PARTS``: a page may show any of it."""
-    if not getattr(user, "is_authenticated", False):
-        return "anonymous"
-    parts = [getattr(user, field.attname) for field in user._meta.concrete_fields]
-    parts.extend(part(user) for part in USER_KEY_PARTS)
-    return repr(parts)
+    if not getattr(user, "is_authenticated", False):  # (this also loads a page's lazy user)
+        return ()
+    user = getattr(user, "_wrapped", user)  # the user itself, not Django's lazy wrapper
+    parts: list[object] = [getattr(user, name) for name in _user_columns(user)]
+    for part in USER_KEY_PARTS:
+        value = part(user)
+        parts.append(tuple(value) if isinstance(value, list) else value)
+    return tuple(parts)
 
 
-def request_key(request: Any, kind: str) -> tuple[str, ...]:
+def _user_columns(user: Any, _cache: dict[type, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
+    columns = _cache.get(type(user))
+    if columns is None:
+        columns = _cache[type(user)] = tuple(field.attname for field in user._meta.concrete_fields)
+    return columns
+
+
+def request_key(request: Any, kind: str) -> tuple[object, ...]:
     """Everything an answer may depend on besides the tables it reads. The host is the one
     Django already validated (``CommonMiddleware`` calls ``get_host()``), the scheme the one the
     proxy reports: the pagination's links carry both."""
@@ -418,7 +498,7 @@ class _Hit(Exception):
 class _Pending:
     """A miss being computed: the versions before, the recorder, and the key to fill."""
 
-    def __init__(self, key: tuple[str, ...], epoch: int, before: dict[str, int]) -> None:
+    def __init__(self, key: tuple[object, ...], epoch: int, before: dict[str, int]) -> None:
         self.key = key
         self.epoch = epoch
         self.before = dict(before)
@@ -453,7 +533,7 @@ def start(request: Any, kind: str) -> _Pending | None:
     return _Pending((kind,), epoch, versions)
 
 
-def lookup(pending: _Pending, request: Any, extra: tuple[str, ...] = ()) -> HttpResponse | None:
+def lookup(pending: _Pending, request: Any, extra: tuple[object, ...] = ()) -> HttpResponse | None:
     """The stored answer for this request (``extra``: what else its answer depends on, known to
     the view only), or None after fixing the key under which ``finish`` stores it."""
     pending.key = request_key(request, pending.key[0]) + extra
@@ -531,27 +611,52 @@ def recording(pending: _Pending | None) -> Iterator[None]:
 
 
 class ResponseCacheMixin:
-    """For DRF views whose GET answers depend only on SQL and on who asks (see the module)."""
+    """For DRF views whose GET answers depend only on SQL and on who asks (see the module). The
+    sync is made before authentication, so that who is calling can come from ``memo_get``."""
 
     _response_pending: _Pending | None = None
+    _response_recording: ExitStack | None = None
+
+    def perform_authentication(self, request: Any) -> None:
+        # After content negotiation (the answer's renderer is known), before the caller is.
+        self._response_pending = start(request, "api")
+        if self._response_pending is None:
+            super().perform_authentication(request)  # type: ignore[misc]
+            return
+        token = _STATE.set((self._response_pending.epoch, self._response_pending.before))
+        try:
+            super().perform_authentication(request)  # type: ignore[misc]
+        finally:
+            _STATE.reset(token)
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        self._response_pending = begin(request)  # may raise _Hit
-        if self._response_pending is not None:
-            self._response_recording = recording(self._response_pending)
-            self._response_recording.__enter__()
+        pending = self._response_pending
+        if pending is not None:
+            response = lookup(pending, request)
+            if response is not None:
+                self._response_pending = None
+                raise _Hit(response)
+            self._response_recording = ExitStack()
+            self._response_recording.enter_context(recording(pending))
 
     def handle_exception(self, exc: Exception) -> Any:
         if isinstance(exc, _Hit):
             return exc.response
         return super().handle_exception(exc)  # type: ignore[misc]
 
+    def _end_recording(self) -> bool:
+        """Stop recording; True if the answer was computed under the recording."""
+        recorded, self._response_recording = self._response_recording, None
+        if recorded is None:
+            return False
+        recorded.close()
+        return True
+
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         pending, self._response_pending = self._response_pending, None
-        if pending is not None:
-            self._response_recording.__exit__(None, None, None)
+        if self._end_recording() and pending is not None:
             finish(pending, response, request)
         return response
 
@@ -559,9 +664,8 @@ class ResponseCacheMixin:
         try:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         finally:
-            if self._response_pending is not None:  # an exception escaped finalize_response
-                self._response_pending = None
-                self._response_recording.__exit__(None, None, None)
+            self._response_pending = None  # an exception escaped finalize_response
+            self._end_recording()
 
 
 def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -29,6 +29,7 @@ class MarketplaceConfig(AppConfig):
             return coordinator_territory_ids(user) if user.role == Role.COORDINATOR else ""
 
         authcache.USER_PRELOADERS.append(preload_scope)
+        authcache.USER_TABLES.append(CoordinatorScope._meta.db_table)
         response_cache.USER_KEY_PARTS.append(scope_key)
         post_save.connect(scope_changed, sender=CoordinatorScope, dispatch_uid="authcache-scope-save")
         post_delete.connect(scope_changed, sender=CoordinatorScope, dispatch_uid="authcache-scope-delete")

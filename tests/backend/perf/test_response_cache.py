@@ -225,22 +225,22 @@ def test_every_table_but_the_excluded_ones_notifies():
     assert not triggered & response_cache.EXCLUDED_TABLES
 
 
-def test_reads_of_excluded_tables_or_of_the_clock_are_not_stored(entrepreneur, monkeypatch):
+def test_reads_of_excluded_tables_the_clock_or_writes_are_not_stored(entrepreneur, monkeypatch):
     open_request(user=entrepreneur)
     client = client_for(entrepreneur)
-    real_begin = response_cache.begin
+    real_lookup = response_cache.lookup
 
-    for extra in ("SELECT count(*) FROM chat_message", "SELECT now()"):
-        def begin_and_read(request, extra=extra):
-            pending = real_begin(request)
-            if pending is not None:
+    for extra in ("SELECT count(*) FROM chat_message", "SELECT now()", "UPDATE marketplace_request SET notes = ''"):
+        def lookup_then_read(pending, request, extra_key=(), extra=extra):
+            hit = real_lookup(pending, request, extra_key)
+            if hit is None:  # as if the view ran this statement too
                 pending.recorder(lambda *a: None, extra, None, False, None)
-            return pending
+            return hit
 
-        monkeypatch.setattr(response_cache, "begin", begin_and_read)
+        monkeypatch.setattr(response_cache, "lookup", lookup_then_read)
         assert _get(client, "/api/requests/")[1] is None
         assert _get(client, "/api/requests/")[1] is None
-    monkeypatch.setattr(response_cache, "begin", real_begin)
+    monkeypatch.setattr(response_cache, "lookup", real_lookup)
     assert _get(client, "/api/requests/")[1] == "miss"
 
 
@@ -348,3 +348,56 @@ def test_the_dashboard_is_kept_for_the_figures_it_shows(coordinator, settings):
     again = client.get("/coordination/tableau-de-bord/")
     assert again["X-Response-Cache"] == "miss"  # the report's new computation time: a new key
     assert client.get("/coordination/tableau-de-bord/")["X-Response-Cache"] == "hit"
+
+
+# --- Who is calling: the process's copy of a token's owner -------------------------------------------
+
+
+def _token_client(user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client, token
+
+
+@pytest.mark.parametrize("how", ["revoke", "deactivate_with_update", "new_territory"])
+def test_the_next_request_sees_a_change_of_the_caller(coordinator, how):
+    from rest_framework.authtoken.models import Token
+
+    cycle = make_cycle(status="review")
+    elsewhere = make_cycle(status="review", territory=other_territory())
+    client, token = _token_client(coordinator)
+    for _ in range(3):  # the owner is now this process's copy
+        response = client.get("/api/cycles/")
+        assert response.status_code == 200
+    assert [c["id"] for c in response.json()["results"]] == [cycle.pk]
+    assert response_cache._MEMO.items, "the token's owner is kept by the process"
+    if how == "revoke":
+        Token.objects.filter(pk=token.pk).delete()
+        assert client.get("/api/cycles/").status_code in (401, 403)  # DRF: 403 when sessions come first
+    elif how == "deactivate_with_update":  # no signal: only the table's notification says so
+        type(coordinator).objects.filter(pk=coordinator.pk).update(is_active=False)
+        assert client.get("/api/cycles/").status_code in (401, 403)
+    else:
+        CoordinatorScope.objects.create(user=coordinator, territory_id=elsewhere.territory_id)
+        ids = sorted(c["id"] for c in client.get("/api/cycles/").json()["results"])
+        assert ids == sorted([cycle.pk, elsewhere.pk])
+
+
+def test_the_kept_owner_is_a_copy_per_request(entrepreneur):
+    open_request(user=entrepreneur)
+    client, _ = _token_client(entrepreneur)
+    client.get("/api/requests/")
+    client.get("/api/requests/")
+    ((key, (kept, _, _)),) = response_cache._MEMO.items.items()
+    state = response_cache._STATE.set((response_cache._LISTENER.epoch, dict(response_cache._LISTENER.versions)))
+    try:
+        first = response_cache.memo_get(key, ("accounts_user",))
+        first.display_name = "changed by a request"
+        second = response_cache.memo_get(key, ("accounts_user",))
+    finally:
+        response_cache._STATE.reset(state)
+    assert first is not kept and second is not kept and second.display_name == kept.display_name
