@@ -131,6 +131,8 @@ def server_environment(args: argparse.Namespace) -> dict[str, str]:
         "THROTTLE_LOGIN": "1000/min",
         "LOG_LEVEL": "WARNING",
     })
+    if args.response_cache_mb is not None:
+        env["RESPONSE_CACHE_MB"] = str(args.response_cache_mb)
     return env
 
 
@@ -287,6 +289,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--only", default="", help="comma-separated kinds: ceiling,api-list,api-detail,page")
     parser.add_argument("--match", default="", help="only the targets whose 'kind role path' contains this")
+    parser.add_argument("--response-cache-mb", type=int, default=None,
+                        help="RESPONSE_CACHE_MB of the server (default: the setting's, 64; 0 computes every answer)")
     args = parser.parse_args()
     if not 1 <= args.duration <= 60 or not 1 <= args.connections <= 500:
         parser.error("--duration must be 1-60 s and --connections 1-500")
@@ -325,6 +329,11 @@ def main() -> None:
             raw = wrk(base, target, auth=auth, duration=args.duration, connections=args.connections,
                       threads=args.threads, script=script)
             seconds = raw["duration_us"] / 1e6
+            # Was this target answered from the kept answers (config/response_cache.py)?
+            try:
+                cache_state = http("GET", base + target.path, headers=auth, timeout=60)[1].get("X-Response-Cache", "-")
+            except OSError:
+                cache_state = "?"
             # wrk only counts answers received before the end: requests still in flight when it stops
             # (a view slower than the whole run) are in no counter. None completed = all failed.
             stalled = connections_in_flight = args.connections if raw["requests"] == 0 else 0
@@ -339,7 +348,7 @@ def main() -> None:
                 "bytes_per_response": round(raw["bytes"] / max(raw["requests"], 1)),
                 "body_bytes_per_response": round(raw["body_bytes"] / max(raw["answers"], 1)),
                 "requests": raw["requests"], "seconds": round(seconds, 1), "load1_before": round(load, 2),
-                "workers": args.workers, "connections": args.connections,
+                "workers": args.workers, "connections": args.connections, "cache": cache_state,
             }
             results.append(row)
             print("JSON " + json.dumps(row), flush=True)
@@ -351,16 +360,16 @@ def main() -> None:
 def print_table(results: list[dict]) -> None:
     ceiling = next((r["requests_per_s"] for r in results if r["kind"] == "ceiling"), None)
     print()
-    print("| kind | role | path | req/s | × ceiling | p50 ms | p99 ms | errors | bytes/resp | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| kind | role | path | req/s | × ceiling | p50 ms | p99 ms | errors | bytes/resp | cache | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r['requests_per_s'] / ceiling:.2f}" if ceiling else "n/a"
         if r["none_completed"]:
             print(f"| {r['kind']} | {r['role']} | `{r['path']}` | 0 | 0 | > {r['seconds']} s | > {r['seconds']} s | "
-                  f"{r['errors']} (none completed) | n/a | {r['load1_before']} |")
+                  f"{r['errors']} (none completed) | n/a | {r['cache']} | {r['load1_before']} |")
             continue
         print(f"| {r['kind']} | {r['role']} | `{r['path']}` | {r['requests_per_s']:.0f} | {ratio} | {r['p50_ms']} | "
-              f"{r['p99_ms']} | {r['errors']} | {r['bytes_per_response']} | {r['load1_before']} |")
+              f"{r['p99_ms']} | {r['errors']} | {r['bytes_per_response']} | {r['cache']} | {r['load1_before']} |")
 
 
 if __name__ == "__main__":

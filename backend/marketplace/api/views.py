@@ -44,8 +44,11 @@ from marketplace.models import Offer, Project, Request, RequestStatus
 REFERENCE_CACHE_SECONDS = 300
 
 
-class ReferenceListView(APIView):
-    """Public reference data (territories, towns, skills, sectors, languages, stages), cached."""
+class ReferenceListView(ResponseCacheMixin, APIView):
+    """Public reference data (territories, towns, skills, sectors, languages, stages), cached:
+    where answers are kept (``config.response_cache``, PostgreSQL), by that cache, so that an
+    administrator's change is seen by the next request; elsewhere in Django's cache for
+    ``REFERENCE_CACHE_SECONDS``."""
 
     permission_classes = [permissions.AllowAny]
     kind = ""
@@ -53,12 +56,18 @@ class ReferenceListView(APIView):
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return s.REFERENCE_SERIALIZERS[self.kind]
 
+    def _data(self) -> Any:
+        return self.get_serializer_class()(selectors.reference_querysets()[self.kind], many=True).data
+
     def get(self, request: HttpRequest) -> Response:
+        if self._response_pending is not None:
+            # Computed under the recording: kept until a reference table changes. (Read from
+            # Django's cache, the answer would depend on no table and never be renewed.)
+            return Response(self._data())
         key = f"reference:{self.kind}"
         data = cache.get(key)
         if data is None:
-            queryset = selectors.reference_querysets()[self.kind]
-            data = self.get_serializer_class()(queryset, many=True).data
+            data = self._data()
             cache.set(key, data, REFERENCE_CACHE_SECONDS)
         return Response(data)
 

@@ -401,3 +401,14 @@ def test_the_kept_owner_is_a_copy_per_request(entrepreneur):
     finally:
         response_cache._STATE.reset(state)
     assert first is not kept and second is not kept and second.display_name == kept.display_name
+
+
+def test_reference_data_is_kept_and_an_administrators_change_is_seen_at_once(api):
+    from marketplace.models import Skill
+
+    assert _get(api, "/api/reference/skills/")[1] == "miss"
+    assert _get(api, "/api/reference/skills/")[1] == "hit"
+    skill = Skill.objects.order_by("pk").first()
+    Skill.objects.filter(pk=skill.pk).update(label_fr="Nouvelle étiquette")
+    status, state, content = _get(api, "/api/reference/skills/")
+    assert state == "miss" and "Nouvelle étiquette" in content.decode()
