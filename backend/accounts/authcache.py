@@ -143,6 +143,7 @@ class CachedTokenAuthentication(TokenAuthentication):
             user, token = super().authenticate_credentials(key)  # refuses unknown keys, inactive users
             for preload in USER_PRELOADERS:
                 preload(user)
+            response_cache.remember_user_key(user)
             response_cache.memo_put(memo_key, user, tables)
             return user, token
         if user is None:

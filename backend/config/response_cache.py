@@ -417,11 +417,22 @@ def _user_key(user: Any) -> tuple[object, ...]:
     if not getattr(user, "is_authenticated", False):  # (this also loads a page's lazy user)
         return ()
     user = getattr(user, "_wrapped", user)  # the user itself, not Django's lazy wrapper
+    known = user.__dict__.get("_response_cache_user_key")
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     parts: list[object] = [getattr(user, name) for name in _user_columns(user)]
     for part in USER_KEY_PARTS:
         value = part(user)
         parts.append(tuple(value) if isinstance(value, list) else value)
     return tuple(parts)
+
+
+def remember_user_key(user: Any) -> None:
+    """Compute the user's part of the key once, on a user about to be kept (``memo_put``): its
+    copies carry it. Nothing may change the user afterwards (the memo's copies are per request,
+    and a change of the row is a new user)."""
+    user.__dict__.pop("_response_cache_user_key", None)
+    user.__dict__["_response_cache_user_key"] = _user_key(user)
 
 
 def _user_columns(user: Any, _cache: dict[type, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
