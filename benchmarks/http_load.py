@@ -10,7 +10,7 @@ Steps: (1) ``benchmarks/http_data.py`` loads ``seed_demo`` with 100,000 entrepre
 mentors and 2,000 companies into the PostgreSQL database ``sociallab_bench_http`` (reused when it
 already holds the same seed and sizes) and solves one territory cycle, for proposals; (2)
 ``collectstatic`` with the production storage; (3) gunicorn with ``WEB_HTTP_COMMAND`` on a free
-127.0.0.1 port, ``WEB_CONCURRENCY`` workers (default: one per core, as docs/operations.md says),
+127.0.0.1 port, ``WEB_CONCURRENCY`` workers (default: one per core plus one, as docs/operations.md says),
 ``SOCIALLAB_MODE=production`` with PostgreSQL and Redis; (4) signs in as each demo role (API
 token for the API, session cookie for pages); (5) for every target, a short warm-up then
 ``--duration`` seconds of wrk with ``--connections`` connections; (6) prints a table and one JSON

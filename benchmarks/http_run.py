@@ -282,8 +282,8 @@ def main() -> None:
     parser.add_argument("--mentors", type=int, default=50_000)
     parser.add_argument("--companies", type=int, default=2_000)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
-                        help="WEB_CONCURRENCY, gunicorn workers (default: one per core)")
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1,
+                        help="WEB_CONCURRENCY, gunicorn workers (default: one per core plus one, as docs/operations.md says)")
     parser.add_argument("--duration", type=float, default=10, help="seconds of load per target (1-60)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")

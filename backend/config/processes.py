@@ -10,7 +10,7 @@ WORKDIR is /app/backend), so ``config.asgi`` and ``config.wsgi`` import without 
 The production HTTP path (issue 10): under ASGI every sync Django view runs on one thread per
 process, so one Daphne process serves about 450 requests/s of a trivial DRF view on this kind of
 machine, while gunicorn with 2 sync workers serves about 3,000. HTTP therefore goes to gunicorn
-(WSGI, one process per core, ``WEB_CONCURRENCY`` workers) and only ``/ws/`` goes to Daphne; the
+(WSGI, ``WEB_CONCURRENCY`` workers, one per core plus one) and only ``/ws/`` goes to Daphne; the
 reverse proxy (deploy/Caddyfile) routes between the two and terminates TLS.
 """
 

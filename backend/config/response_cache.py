@@ -9,8 +9,9 @@ How it stays exact:
   delivers a notification only once its transaction has committed, in commit order, and drops
   the duplicates of one transaction (a cycle's 500,000-row write is one notification per table).
 - **Each process listens** on its own connection (``_Listener``) and keeps a counter per table.
-  Before a lookup it makes one round trip on that connection (``SELECT 1``): PostgreSQL sends a
-  listening session the notifications already signalled to it before it answers, so every
+  Before a lookup it makes one round trip on that connection (an empty statement): a committing
+  transaction signals the listening sessions before its COMMIT returns, and PostgreSQL sends a
+  listening session its pending notifications before it reports ready for the next statement, so every
   transaction that committed before the request started has bumped its tables' counters. A
   request therefore never gets an answer older than a commit that finished before it, whichever
   process made it (read-your-writes across processes).
@@ -223,8 +224,10 @@ class _Listener:
                     self.retry_at = time.monotonic() + RETRY_SECONDS
                     return None
             pgconn = self.conn.pgconn
-            result = pgconn.exec_(b"SELECT 1")
-            if result.status != pq.ExecStatus.TUPLES_OK or pgconn.status != pq.ConnStatus.OK:
+            # An empty statement: the round trip without parsing or planning anything. PostgreSQL
+            # sends an idle listening session its pending notifications before ReadyForQuery.
+            result = pgconn.exec_(b"")
+            if result.status != pq.ExecStatus.EMPTY_QUERY or pgconn.status != pq.ConnStatus.OK:
                 logger.warning("response cache off: the listening connection failed")
                 self._drop()
                 self.retry_at = time.monotonic() + RETRY_SECONDS
