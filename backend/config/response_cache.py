@@ -87,7 +87,7 @@ _CLOCK = re.compile(
     r"\b(current_date|current_time|current_timestamp|localtime|localtimestamp)\b",
     re.IGNORECASE,
 )
-_IDENT = re.compile(r'"([A-Za-z0-9_]+)"|\b([a-z_][a-z0-9_]*)\b')
+_IDENT = re.compile(r'"([A-Za-z0-9_]+)"|\b([A-Za-z_][A-Za-z0-9_]*)\b')
 #: Seconds before trying to listen again after the connection failed.
 RETRY_SECONDS = 5.0
 
@@ -192,7 +192,7 @@ class _Listener:
         conn, self.conn = self.conn, None
         self.versions = {}
         self.epoch += 1
-        _ENTRIES.clear()
+        clear()
         if conn is not None and self.pid == os.getpid():
             try:
                 conn.close()
@@ -213,7 +213,7 @@ class _Listener:
                 self.conn = None  # inherited through fork: the parent's socket, never used here
                 self.versions = {}
                 self.epoch += 1
-                _ENTRIES.clear()
+                clear()
             if self.conn is None:
                 if time.monotonic() < self.retry_at:
                     return None
@@ -236,7 +236,7 @@ class _Listener:
             while (note := pgconn.notifies()) is not None:
                 table = note.extra.decode()
                 versions[table] = versions.get(table, 0) + 1
-            return self.epoch, versions
+            return self.epoch, dict(versions)  # a copy: other threads go on changing this one
 
 
 _LISTENER = _Listener()
@@ -400,7 +400,7 @@ class _Recorder:
     def __call__(self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any) -> Any:
         text = sql if isinstance(sql, str) else str(sql)
         for quoted, bare in _IDENT.findall(text):
-            self.names.add(quoted or bare)
+            self.names.add(quoted or bare.lower())  # PostgreSQL folds unquoted names
         if _CLOCK.search(text):
             self.clock = True
         if many or text.lstrip()[:6].upper() != "SELECT":
@@ -515,7 +515,7 @@ class _Pending:
     def __init__(self, key: tuple[object, ...], epoch: int, before: dict[str, int]) -> None:
         self.key = key
         self.epoch = epoch
-        self.before = dict(before)
+        self.before = before  # sync's own copy
         self.recorder = _Recorder()
 
 

@@ -412,3 +412,38 @@ def test_reference_data_is_kept_and_an_administrators_change_is_seen_at_once(api
     Skill.objects.filter(pk=skill.pk).update(label_fr="Nouvelle étiquette")
     status, state, content = _get(api, "/api/reference/skills/")
     assert state == "miss" and "Nouvelle étiquette" in content.decode()
+
+
+def test_threads_reading_while_another_writes_end_on_the_last_write(entrepreneur):
+    """As under Daphne, where views run on threads: one listener, one cache, many requests."""
+    import threading
+
+    from django.db import connections
+
+    request = open_request(user=entrepreneur, notes="0")
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            client = client_for(entrepreneur)
+            while not done.is_set():
+                assert client.get("/api/requests/").status_code == 200
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    try:
+        with _other_connection() as other:
+            for i in range(1, 31):
+                other.execute("UPDATE marketplace_request SET notes = %s WHERE id = %s", [str(i), request.pk])
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join(timeout=30)
+    assert not errors
+    assert _notes(_get(client_for(entrepreneur), "/api/requests/")[2]) == ["30"]
