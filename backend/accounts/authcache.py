@@ -128,6 +128,13 @@ class CachedTokenAuthentication(TokenAuthentication):
     """DRF's token authentication; a token already seen maps to its user id in the cache, and the
     user comes from ``cached_user``. Unknown tokens and inactive users are refused as by DRF."""
 
+    def _read(self, key: str) -> tuple[Any, Any]:
+        """The token's owner from the database, with what the preloaders add."""
+        user, token = super().authenticate_credentials(key)  # refuses unknown keys, inactive users
+        for preload in USER_PRELOADERS:
+            preload(user)
+        return user, token
+
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         seconds = _seconds()
         if not seconds:
@@ -140,18 +147,14 @@ class CachedTokenAuthentication(TokenAuthentication):
         if user is None and response_cache.memo_enabled(tables):
             # Read from the database, never from the shared cache: an entry there may predate a
             # commit this request's sync has already seen.
-            user, token = super().authenticate_credentials(key)  # refuses unknown keys, inactive users
-            for preload in USER_PRELOADERS:
-                preload(user)
+            user, token = self._read(key)
             response_cache.remember_user_key(user)
             response_cache.memo_put(memo_key, user, tables)
             return user, token
         if user is None:
             user = cache.get(token_key)
             if user is None:
-                user, token = super().authenticate_credentials(key)  # refuses unknown keys, inactive users
-                for preload in USER_PRELOADERS:
-                    preload(user)
+                user, token = self._read(key)
                 cache.set(token_key, user, seconds)
                 return user, token
         if not user.is_active:  # cannot be cached so (deactivating deletes the entry): kept anyway

@@ -631,6 +631,12 @@ class ResponseCacheMixin:
     _response_pending: _Pending | None = None
     _response_recording: ExitStack | None = None
 
+    @property
+    def answer_is_recorded(self) -> bool:
+        """True while the answer being computed will be kept (what it reads is recorded): a view
+        must then read SQL only, not another cache."""
+        return self._response_recording is not None
+
     def perform_authentication(self, request: Any) -> None:
         # After content negotiation (the answer's renderer is known), before the caller is.
         self._response_pending = start(request, "api")

@@ -60,7 +60,7 @@ class ReferenceListView(ResponseCacheMixin, APIView):
         return self.get_serializer_class()(selectors.reference_querysets()[self.kind], many=True).data
 
     def get(self, request: HttpRequest) -> Response:
-        if self._response_pending is not None:
+        if self.answer_is_recorded:
             # Computed under the recording: kept until a reference table changes. (Read from
             # Django's cache, the answer would depend on no table and never be renewed.)
             return Response(self._data())
