@@ -1,5 +1,5 @@
-"""A cache of whole API responses that is never stale: each entry remembers the version of every
-table its computation read, and PostgreSQL tells every process when a table changes.
+"""A cache of whole API answers and pages that is never stale: each entry remembers the version
+of every table its computation read, and PostgreSQL tells every process when a table changes.
 
 How it stays exact:
 
@@ -11,19 +11,20 @@ How it stays exact:
 - **Each process listens** on its own connection (``_Listener``) and keeps a counter per table.
   Before a lookup it makes one round trip on that connection (an empty statement): a committing
   transaction signals the listening sessions before its COMMIT returns, and PostgreSQL sends a
-  listening session its pending notifications before it reports ready for the next statement, so every
-  transaction that committed before the request started has bumped its tables' counters. A
-  request therefore never gets an answer older than a commit that finished before it, whichever
-  process made it (read-your-writes across processes).
-- **Dependencies are recorded, not declared.** While a response is computed, every SQL statement
+  listening session its pending notifications before it reports ready for the next statement,
+  so every transaction that committed before the request started has bumped its tables'
+  counters. A request therefore never gets an answer older than a commit that finished before
+  it, whichever process made it (read-your-writes across processes).
+- **Dependencies are recorded, not declared.** While an answer is computed, every SQL statement
   of the request goes through ``_Recorder``, which collects the tables it names. The entry is
-  kept only if every one of them has a trigger, no statement asked for the clock (``now()``…),
-  the counters of those tables did not move during the computation (checked with a second round
-  trip) and the answer is a 200 rendered as JSON.
-- **Who asks is part of the key**: the user's id, role, flags and a coordinator's territories
-  (``USER_KEY_PARTS``; read from ``accounts.authcache``, not from SQL), the full URL (scheme, host,
-  path, query: the pagination's links carry them), the language, the renderer and today's date
-  (offers open and close by date).
+  kept only if every one of them has a trigger, no statement wrote or asked for the clock
+  (``now()``…), the counters of those tables did not move during the computation (checked with a
+  second round trip) and the answer is a 200 (rendered as JSON, for the API).
+- **Who asks is part of the key**: the user's whole row and a coordinator's territories
+  (``USER_KEY_PARTS``; read from ``accounts.authcache``, not from SQL), the full URL (scheme,
+  host, path, query: the pagination's links carry them), the language, the renderer and today's
+  date (offers open and close by date). A page's CSRF tokens are replaced by a fresh one on every
+  hit; a page with a message to show, or that changed the session, is not kept.
 - **Only outside a transaction.** A request inside ``atomic()`` may read its own uncommitted
   writes, which no notification covers: it neither reads nor fills the cache.
 - **When in doubt, compute.** The listener's connection failing (server restart, network)
@@ -31,13 +32,15 @@ How it stays exact:
   ``RESPONSE_CACHE_MB=0`` setting, excluded tables and clock-reading statements all simply
   compute the answer as before.
 
-Views opt in with ``ResponseCacheMixin`` and must not read anything but SQL and the user (no
-other cache, no ``timezone.now()`` finer than the date). Each process keeps its own entries, at
-most ``RESPONSE_CACHE_MB`` of response bytes, least recently used out first.
+API views opt in with ``ResponseCacheMixin``, pages with ``cached_page`` (or ``PageCache`` when
+part of the key is known only inside the view); they must not read anything but SQL and the
+user (no other cache, no ``timezone.now()`` finer than the date). Each process keeps its own
+entries, at most ``RESPONSE_CACHE_MB`` of bytes, least recently used out first. The same sync
+lets ``accounts.authcache`` keep a token's owner per process (``memo_get``/``memo_put``).
 
 Cost on writers: one ``pg_notify`` per statement; at commit PostgreSQL serialises the
 transactions that notified. The chat's tables (hundreds of writes a second) and a few other
-busy ones have no trigger (``EXCLUDED_TABLES``); a response that reads them is never cached.
+busy ones have no trigger (``EXCLUDED_TABLES``); an answer that reads them is never kept.
 """
 
 from __future__ import annotations
