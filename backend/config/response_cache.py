@@ -325,6 +325,8 @@ def stats() -> dict[str, int]:
 
 #: The (epoch, versions) of the sync the current request made before authenticating.
 _STATE: ContextVar[tuple[int, dict[str, int]] | None] = ContextVar("response_cache_state", default=None)
+#: The recorder of the answer being computed, if any (``recording``).
+_RECORDER: ContextVar[Any] = ContextVar("response_cache_recorder", default=None)
 #: Values kept by ``memo_put``, at most this many (least recently used out first).
 MEMO_SIZE = 10_000
 
@@ -369,6 +371,9 @@ def memo_get(key: tuple[object, ...], tables: tuple[str, ...]) -> Any | None:
     now_epoch, current = state
     if epoch != now_epoch or any(current.get(t, 0) != v for t, v in versions):
         return None
+    recorder = _RECORDER.get()
+    if recorder is not None:  # an answer being recorded read these tables, through the memo
+        recorder.names.update(tables)
     return copy.copy(value)  # the request may change its copy
 
 
@@ -620,11 +625,19 @@ def finish(pending: _Pending, response: Any, request: Any = None) -> None:
 
 @contextmanager
 def recording(pending: _Pending | None) -> Iterator[None]:
+    """Record what the computation reads; ``memo_get``/``memo_put`` work meanwhile (the request
+    synced)."""
     if pending is None:
         yield
         return
-    with connection.execute_wrapper(pending.recorder):
-        yield
+    state = _STATE.set((pending.epoch, pending.before))
+    recorder = _RECORDER.set(pending.recorder)
+    try:
+        with connection.execute_wrapper(pending.recorder):
+            yield
+    finally:
+        _RECORDER.reset(recorder)
+        _STATE.reset(state)
 
 
 class ResponseCacheMixin:

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Consent, ConsentPurpose
+from config import response_cache
 from cycles.models import Match, MatchStatus
 from followup.conf import followup_setting
 from followup.models import Feedback, FeedbackPhase, Meeting, Outcome, OutcomeStatus, Side
@@ -93,9 +94,20 @@ def report_scope_for_user(
         ids = None
     else:
         ids = tuple(sorted(coordinator_territory_ids(user)))
-    codes = tuple(Territory.objects.filter(pk__in=ids).order_by("code").values_list("code", flat=True)) if ids else ()
+    codes = _territory_codes(ids) if ids else ()
     return ReportScope(territory_ids=ids, territory_codes=codes, cycle_id=cycle.pk if cycle else None,
                        date_from=date_from, date_to=date_to)
+
+
+def _territory_codes(ids: tuple[int, ...]) -> tuple[str, ...]:
+    """The territories' codes, kept by the process while no territory changes (in a request that
+    synced with the database's notifications: the dashboard, config.response_cache)."""
+    key, tables = ("territory-codes", ids), (Territory._meta.db_table,)
+    codes = response_cache.memo_get(key, tables)
+    if codes is None:
+        codes = tuple(Territory.objects.filter(pk__in=ids).order_by("code").values_list("code", flat=True))
+        response_cache.memo_put(key, codes, tables)
+    return codes  # type: ignore[no-any-return]
 
 
 # --- Suppression ----------------------------------------------------------------------------------

@@ -447,3 +447,32 @@ def test_threads_reading_while_another_writes_end_on_the_last_write(entrepreneur
             thread.join(timeout=30)
     assert not errors
     assert _notes(_get(client_for(entrepreneur), "/api/requests/")[2]) == ["30"]
+
+
+def test_a_value_read_through_the_memo_is_a_dependency_of_the_page(coordinator, settings):
+    """The dashboard reads its territories' codes through the process's memo: the page kept
+    depends on the territories' table all the same."""
+    settings.REPORT_CACHE_SECONDS = 600
+    client = _page_client(coordinator)
+    client.get("/coordination/tableau-de-bord/")
+    client.get("/coordination/tableau-de-bord/")  # codes now from the memo
+    key, (codes, _, _) = next((k, v) for k, v in response_cache._MEMO.items.items() if k[0] == "territory-codes")
+    assert codes == ("rive-droite",)
+    ((page_key, entry),) = [(k, e) for k, e in response_cache._ENTRIES.items.items() if k[0] == "page"]
+    assert "marketplace_territory" in dict(entry.versions)
+    from marketplace.models import Territory
+
+    Territory.objects.filter(code="rive-droite").update(name="Rive Droite (renommée)")
+    assert client.get("/coordination/tableau-de-bord/")["X-Response-Cache"] == "miss"
+
+
+def test_a_memo_hit_during_a_recorded_computation_records_the_memos_tables(entrepreneur):
+    client_for(entrepreneur).get("/api/requests/")  # the listener is up
+    state = response_cache._LISTENER.sync()
+    assert state is not None
+    pending = response_cache._Pending(("api",), *state)
+    with response_cache.recording(pending):
+        response_cache.memo_put(("test",), "value", ("marketplace_territory",))
+        assert response_cache.memo_get(("test",), ("marketplace_territory",)) == "value"
+    assert "marketplace_territory" in pending.recorder.names
+    assert response_cache.memo_get(("test",), ("marketplace_territory",)) is None  # outside a synced request
