@@ -476,3 +476,20 @@ def test_a_memo_hit_during_a_recorded_computation_records_the_memos_tables(entre
         assert response_cache.memo_get(("test",), ("marketplace_territory",)) == "value"
     assert "marketplace_territory" in pending.recorder.names
     assert response_cache.memo_get(("test",), ("marketplace_territory",)) is None  # outside a synced request
+
+
+def test_an_answer_served_again_runs_no_query(coordinator):
+    from django.test.utils import CaptureQueriesContext
+
+    cycle = make_cycle(status="review")
+    make_proposal(cycle, open_request(), mentor=mentor_profile())
+    api, _ = _token_client(coordinator)
+    page = _page_client(coordinator)
+    for client, path in ((api, f"/api/proposals/?cycle={cycle.pk}"), (api, "/api/requests/"),
+                         (page, f"/coordination/cycles/{cycle.pk}/propositions/")):
+        client.get(path)
+        client.get(path)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(path)
+        assert response["X-Response-Cache"] == "hit"
+        assert len(queries) == 0, [q["sql"] for q in queries]
