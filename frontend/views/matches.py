@@ -16,7 +16,6 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import APIException
 
 from accounts.models import Role
-from config.response_cache import cached_page
 from cycles import selectors as cycle_selectors
 from cycles import services as cycle_services
 from cycles.models import DeclineReason, MatchStatus
@@ -66,13 +65,11 @@ def _list(request: HttpRequest, *, pending: bool) -> HttpResponse:
 
 
 @parties_only
-@cached_page
 def proposals(request: HttpRequest) -> HttpResponse:
     return _list(request, pending=True)
 
 
 @parties_only
-@cached_page
 def my_matches(request: HttpRequest) -> HttpResponse:
     return _list(request, pending=False)
 

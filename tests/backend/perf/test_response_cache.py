@@ -493,3 +493,35 @@ def test_an_answer_served_again_runs_no_query(coordinator):
             response = client.get(path)
         assert response["X-Response-Cache"] == "hit"
         assert len(queries) == 0, [q["sql"] for q in queries]
+
+
+# Every page served again (``cached_page``), as one user then as another of the same role. (The
+# parties' proposals and pairs read their conversation, a chat table without trigger: never kept,
+# so not decorated.)
+CACHED_PAGES = {
+    "entrepreneur": ["/porteur/", "/porteur/demandes/"],
+    "mentor": ["/parrainage/"],
+    "company": ["/entreprise/", "/entreprise/offres/"],
+    "coordinator": ["/coordination/cycles/", "/coordination/cycles/{cycle}/",
+                    "/coordination/cycles/{cycle}/propositions/", "/coordination/cycles/{cycle}/sans-proposition/",
+                    "/coordination/propositions/{proposal}/"],
+}
+OTHER = {"entrepreneur": "other_entrepreneur", "mentor": "other_mentor", "company": "other_company",
+         "coordinator": "outside_coordinator"}
+
+
+@pytest.mark.parametrize("role", sorted(CACHED_PAGES))
+def test_no_kept_page_is_ever_served_to_another_user(role, request):
+    first, second = request.getfixturevalue(role), request.getfixturevalue(OTHER[role])
+    cycle = make_cycle(status="review")
+    proposal = make_proposal(cycle, open_request(), mentor=mentor_profile())
+    a, b = _page_client(first), _page_client(second)
+    for path in CACHED_PAGES[role]:
+        path = path.format(cycle=cycle.pk, proposal=proposal.pk)
+        assert a.get(path).status_code == 200, path
+        kept = a.get(path)
+        assert kept["X-Response-Cache"] == "hit", path
+        assert first.display_name and first.display_name in kept.content.decode(), path
+        other = b.get(path)
+        assert other.get("X-Response-Cache") != "hit", path
+        assert first.display_name not in other.content.decode(), path
