@@ -144,6 +144,15 @@ def post_migrate(using: str = "default", **kwargs: Any) -> None:
 
 # --- The listener: one connection per process -----------------------------------------------------
 
+#: What a psycopg connection of its own needs from Django's (not Django's cursor factory or context).
+_PSYCOPG_PARAMS = frozenset({"dbname", "user", "password", "host", "port", "sslmode", "options", "sslrootcert",
+                             "sslcert", "sslkey", "passfile", "service"})
+
+
+def connection_params() -> dict[str, Any]:
+    """Django's default database as ``psycopg.connect`` keywords (the test database in tests)."""
+    return {k: v for k, v in connection.get_connection_params().items() if k in _PSYCOPG_PARAMS}
+
 
 class _Listener:
     """LISTENs on its own connection; ``sync()`` makes one round trip and applies the
@@ -165,10 +174,7 @@ class _Listener:
     def _connect(self) -> None:
         import psycopg
 
-        params = {k: v for k, v in connection.get_connection_params().items()
-                  if k in {"dbname", "user", "password", "host", "port", "sslmode", "options",
-                           "sslrootcert", "sslcert", "sslkey", "passfile", "service"}}
-        conn = psycopg.connect(**params, autocommit=True, connect_timeout=5,
+        conn = psycopg.connect(**connection_params(), autocommit=True, connect_timeout=5,
                                application_name="sociallab-response-cache")
         try:
             conn.execute(f"LISTEN {CHANNEL}")

@@ -50,9 +50,7 @@ def _uncached(client, path, settings):
 
 
 def _other_connection():
-    params = {k: v for k, v in connection.get_connection_params().items()
-              if k in {"dbname", "user", "password", "host", "port"}}
-    return psycopg.connect(**params, autocommit=True)
+    return psycopg.connect(**response_cache.connection_params(), autocommit=True)
 
 
 def _notes(content):
