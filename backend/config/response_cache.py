@@ -266,6 +266,8 @@ class Entry:
     #: The body, cut where a page had a CSRF token (one part when it had none).
     parts: tuple[bytes, ...]
     headers: tuple[tuple[str, str], ...]
+    #: The view's name, for the access log of an answer served at the front door.
+    route: str = ""
 
     @property
     def size(self) -> int:
@@ -531,6 +533,8 @@ class _Pending:
         self.epoch = epoch
         self.before = before  # sync's own copy
         self.recorder = _Recorder()
+        #: The entry ``lookup`` found, if any.
+        self.hit: Entry | None = None
 
 
 def _pending_messages(request: Any) -> bool:
@@ -571,6 +575,7 @@ def lookup(pending: _Pending, request: Any, extra: tuple[object, ...] = ()) -> H
     versions = pending.before
     if any(versions.get(t, 0) != v for t, v in entry.versions):
         return None
+    pending.hit = entry
     response = HttpResponse(_join_csrf(entry.parts, request))
     for header, value in entry.headers:
         response[header] = value
@@ -595,38 +600,40 @@ _KEPT_HEADERS = frozenset({"content-type", "content-language", "content-disposit
                            "cache-control", "expires", "x-robots-tag"})
 
 
-def finish(pending: _Pending, response: Any, request: Any = None) -> None:
+def finish(pending: _Pending, response: Any, request: Any = None) -> Entry | None:
     """Store the rendered answer if everything it read is watched, it wrote nothing, and nothing
     it read moved meanwhile."""
     if response.status_code != 200 or getattr(response, "streaming", False) or getattr(response, "exception", False):
-        return
+        return None
     recorder = pending.recorder
     if recorder.clock or recorder.writes:
-        return
+        return None
     listener = _LISTENER
     read = recorder.names & listener.relations
     if not read <= listener.watched:
-        return  # a table without the trigger (excluded, or created after the listener) or a view
+        return None  # a table without the trigger (excluded, or created after the listener) or a view
     if hasattr(response, "render"):
         response.render()
     parts: tuple[bytes, ...] = (bytes(response.content),)
     if pending.key[0] == "page":
         session = getattr(request, "session", None)
         if session is not None and session.modified:
-            return  # the page changed the session: a side effect to repeat
+            return None  # the page changed the session: a side effect to repeat
         storage = getattr(request, "_messages", None)
         if storage is not None and getattr(storage, "_queued_messages", None):
-            return  # a message was added for the next page
+            return None  # a message was added for the next page
         parts = _cut_csrf(parts[0], request)
     state = listener.sync()
     if state is None:
-        return
+        return None
     epoch, after = state
     if epoch != pending.epoch or any(after.get(t, 0) != pending.before.get(t, 0) for t in read):
-        return  # written meanwhile: what was read may mix both states
+        return None  # written meanwhile: what was read may mix both states
     headers = tuple((k, v) for k, v in response.items() if k.lower() in _KEPT_HEADERS)
-    _ENTRIES.put(pending.key, Entry(epoch, tuple(sorted((t, after.get(t, 0)) for t in read)), parts, headers))
+    entry = Entry(epoch, tuple(sorted((t, after.get(t, 0)) for t in read)), parts, headers)
+    _ENTRIES.put(pending.key, entry)
     response["X-Response-Cache"] = "miss"
+    return entry
 
 
 @contextmanager
@@ -678,6 +685,7 @@ class ResponseCacheMixin:
             response = lookup(pending, request)
             if response is not None:
                 self._response_pending = None
+                _front_door_note(self, request, pending.key, pending.hit)
                 raise _Hit(response)
             self._response_recording = ExitStack()
             self._response_recording.enter_context(recording(pending))
@@ -699,7 +707,7 @@ class ResponseCacheMixin:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         pending, self._response_pending = self._response_pending, None
         if self._end_recording() and pending is not None:
-            finish(pending, response, request)
+            _front_door_note(self, request, pending.key, finish(pending, response, request))
         return response
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
@@ -769,4 +777,178 @@ class PageCache:
         self._stack.close()  # the recording ends with the answer
         if self.pending is not None and self.looked_up and not self.hit:
             finish(self.pending, response, self.request)
+        return response
+
+
+# --- The front door: kept API answers served before the middleware stack and DRF ------------------
+#
+# A kept API answer still costs the whole middleware stack, URL resolution and DRF's dispatch
+# (negotiation, authentication, permissions, throttles) before ``lookup`` finds it: about half
+# the CPU of a hit. ``FrontDoorMiddleware``, second in MIDDLEWARE, serves a GET that carries an
+# API token (and no session cookie) from a copy of the *final* response the full path produced
+# for the same request: same token owner (the memo ``accounts.authcache`` keeps, valid only while
+# no user, token or scope row changed), same URL, language, ``Accept`` header and date. The copy
+# is made on the way out, only when the full path kept (or found) its answer with DRF's token
+# authentication and the default throttles, set no cookie and answered 200; it carries the
+# versions of that answer, so it is void as soon as one of the tables it read changes. The
+# default throttles (they read only the caller) still count every answer served here. Anything
+# else (a miss, a refusal, an unknown token) goes down the full path unchanged.
+
+
+class _Route:
+    """What the access log reads of ``request.resolver_match`` for an answer served here."""
+
+    __slots__ = ("view_name", "route")
+
+    def __init__(self, view_name: str) -> None:
+        self.view_name = view_name
+        self.route = view_name
+
+
+class _Caller:
+    """What the default throttles read of a request: the caller and the addresses."""
+
+    __slots__ = ("user", "META")
+
+    def __init__(self, user: Any, meta: dict[str, Any]) -> None:
+        self.user = user
+        self.META = meta
+
+
+#: Headers the full path adds per request (or that say where the answer came from).
+_FRONT_SKIPPED_HEADERS = frozenset({"x-request-id", "x-response-cache"})
+
+
+def _token_class() -> type:
+    from accounts.authcache import CachedTokenAuthentication
+
+    return CachedTokenAuthentication
+
+
+def _default_throttle_classes() -> tuple[type, ...]:
+    from rest_framework.settings import api_settings
+
+    return tuple(api_settings.DEFAULT_THROTTLE_CLASSES)
+
+
+def _door_token(request: Any) -> str | None:
+    """The API token of a GET that only a token can authenticate (DRF tries the session first:
+    a request with a session cookie goes the full path), read as DRF reads it; else None."""
+    if request.method != "GET" or "HTTP_AUTHORIZATION" not in request.META:
+        return None
+    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+        return None
+    from rest_framework.authentication import get_authorization_header
+
+    words = get_authorization_header(request).split()
+    if len(words) != 2 or words[0].lower() != _token_class().keyword.lower().encode():
+        return None
+    try:
+        return words[1].decode()  # type: ignore[no-any-return]
+    except UnicodeError:
+        return None
+
+
+def _door_language(request: Any) -> str:
+    """The language ``LocaleMiddleware`` would activate for this request."""
+    from django.conf.urls.i18n import is_language_prefix_patterns_used
+
+    urlconf = getattr(request, "urlconf", settings.ROOT_URLCONF)
+    prefixed, prefixed_default = is_language_prefix_patterns_used(urlconf)
+    language = translation.get_language_from_request(request, check_path=prefixed)
+    if prefixed and not prefixed_default and not translation.get_language_from_path(request.path_info):
+        language = settings.LANGUAGE_CODE
+    return language
+
+
+def _front_key(request: Any, user: Any) -> tuple[object, ...]:
+    return (
+        "front",
+        request.scheme,
+        request.META.get("HTTP_HOST", ""),
+        request.get_full_path(),
+        _user_key(user),
+        _door_language(request),
+        timezone.localdate().isoformat(),
+        request.META.get("HTTP_ACCEPT", ""),
+    )
+
+
+def _front_door_note(view: Any, request: Any, key: tuple[object, ...], entry: Entry | None) -> None:
+    """Mark the request (kept or found by ``ResponseCacheMixin``) for a front-door copy, if the
+    caller was authenticated by an API token and the view counts only the default throttles."""
+    if entry is None or key[0] != "api":
+        return
+    if type(getattr(request, "_authenticator", None)) is not _token_class():
+        return
+    if tuple(map(type, view.get_throttles())) != _default_throttle_classes():
+        return
+    http = request._request
+    match = getattr(http, "resolver_match", None)
+    http._response_cache_front = (key, entry, getattr(match, "view_name", "") or "")
+
+
+def _serve_front(request: Any, token: str) -> HttpResponse | None:
+    if connection.in_atomic_block or not enabled():
+        return None
+    state = _LISTENER.sync()
+    if state is None:
+        return None
+    from accounts.authcache import _token_key
+
+    epoch, current = state
+    item = _MEMO.get(("auth-token", _token_key(token)))
+    if item is None:
+        return None
+    user, user_epoch, user_versions = item
+    if user_epoch != epoch or any(current.get(t, 0) != v for t, v in user_versions) or not user.is_active:
+        return None
+    entry = _ENTRIES.get(_front_key(request, user))
+    if entry is None or entry.epoch != epoch or any(current.get(t, 0) != v for t, v in entry.versions):
+        return None
+    caller = _Caller(user, request.META)
+    for throttle_class in _default_throttle_classes():
+        if not throttle_class().allow_request(caller, None):
+            return None  # the full path answers 429 with its Retry-After
+    response = HttpResponse(entry.parts[0])
+    for header, value in entry.headers:
+        response[header] = value
+    response["X-Response-Cache"] = "hit"
+    request.user = user  # for the access log
+    request.resolver_match = _Route(entry.route)
+    return response
+
+
+def _keep_front(request: Any, response: Any) -> None:
+    note = request.__dict__.get("_response_cache_front")
+    if note is None:
+        return
+    inner_key, inner, route = note
+    if response.status_code != 200 or getattr(response, "streaming", False) or response.cookies:
+        return
+    key = _front_key(request, request.user)
+    # The same request as the kept answer's: scheme, host, URL, caller, language and date.
+    if key[1:6] != inner_key[1:6] or key[6] != inner_key[8]:
+        return
+    headers = tuple((k, v) for k, v in response.items() if k.lower() not in _FRONT_SKIPPED_HEADERS)
+    _ENTRIES.put(key, Entry(inner.epoch, inner.versions, (bytes(response.content),), headers, route))
+
+
+class FrontDoorMiddleware:
+    """Second in ``MIDDLEWARE`` (after the request id): serves a kept API answer to a GET with an
+    API token before the rest of the stack runs, and keeps the final answers of the full path
+    for it (see above)."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        token = _door_token(request)
+        if token is not None:
+            response = _serve_front(request, token)
+            if response is not None:
+                return response
+        response = self.get_response(request)
+        if token is not None:
+            _keep_front(request, response)
         return response

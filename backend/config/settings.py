@@ -96,6 +96,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every log line of a request (security redirects included) has its id.
     "config.middleware.RequestIdMiddleware",
+    # Kept API answers for token callers, before the rest of the stack (config/response_cache.py).
+    "config.response_cache.FrontDoorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "frontend.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -15,6 +15,7 @@ import re
 import psycopg
 import pytest
 from django.db import connection, transaction
+from rest_framework.test import APIClient
 
 from accounts.models import Role
 from config import response_cache
@@ -32,6 +33,15 @@ def _cache_on(settings):
     response_cache.close()
     yield
     response_cache.close()
+
+
+@pytest.fixture(params=["forced", "token"])
+def make_client(request):
+    """An API client authenticated by DRF's ``force_authenticate`` (the full path), or by an API
+    token (what a real client sends: served at the front door, ``FrontDoorMiddleware``)."""
+    if request.param == "forced":
+        return client_for
+    return lambda user: _token_client(user)[0]
 
 
 def _get(client, path):
@@ -57,9 +67,9 @@ def _notes(content):
     return [item["notes"] for item in json.loads(content)["results"]]
 
 
-def test_second_read_is_a_hit_with_the_same_bytes(entrepreneur, settings):
+def test_second_read_is_a_hit_with_the_same_bytes(make_client, entrepreneur, settings):
     open_request(user=entrepreneur, notes="première")
-    client = client_for(entrepreneur)
+    client = make_client(entrepreneur)
     status, state, first = _get(client, "/api/requests/")
     assert (status, state) == (200, "miss")
     status, state, second = _get(client, "/api/requests/")
@@ -68,9 +78,9 @@ def test_second_read_is_a_hit_with_the_same_bytes(entrepreneur, settings):
 
 
 @pytest.mark.parametrize("how", ["save", "update", "raw", "other_connection", "copy"])
-def test_every_kind_of_write_is_seen_by_the_next_read(entrepreneur, settings, how):
+def test_every_kind_of_write_is_seen_by_the_next_read(make_client, entrepreneur, settings, how):
     request = open_request(user=entrepreneur, notes="avant")
-    client = client_for(entrepreneur)
+    client = make_client(entrepreneur)
     _get(client, "/api/requests/")
     assert _get(client, "/api/requests/")[1] == "hit"
     if how == "save":
@@ -101,15 +111,15 @@ def test_every_kind_of_write_is_seen_by_the_next_read(entrepreneur, settings, ho
     assert content == _uncached(client, "/api/requests/", settings)
 
 
-def test_a_write_committed_during_the_computation_is_not_stored(entrepreneur, settings, monkeypatch):
+def test_a_write_committed_during_the_computation_is_not_stored(make_client, entrepreneur, settings, monkeypatch):
     request = open_request(user=entrepreneur, notes="avant")
-    client = client_for(entrepreneur)
+    client = make_client(entrepreneur)
     real_finish = response_cache.finish
 
     def finish_after_a_concurrent_commit(pending, response, request_=None):
         with _other_connection() as other:
             other.execute("UPDATE marketplace_request SET notes = 'après' WHERE id = %s", [request.pk])
-        real_finish(pending, response, request_)
+        return real_finish(pending, response, request_)
 
     monkeypatch.setattr(response_cache, "finish", finish_after_a_concurrent_commit)
     status, state, content = _get(client, "/api/requests/")
@@ -119,43 +129,43 @@ def test_a_write_committed_during_the_computation_is_not_stored(entrepreneur, se
     assert _notes(_get(client, "/api/requests/")[2]) == ["après"]
 
 
-def test_answers_never_cross_users(entrepreneur, other_entrepreneur):
+def test_answers_never_cross_users(make_client, entrepreneur, other_entrepreneur):
     open_request(user=entrepreneur, notes="à Amina")
     open_request(user=other_entrepreneur, notes="à l'autre")
-    mine, theirs = client_for(entrepreneur), client_for(other_entrepreneur)
+    mine, theirs = make_client(entrepreneur), make_client(other_entrepreneur)
     for _ in range(2):
         assert _notes(_get(mine, "/api/requests/")[2]) == ["à Amina"]
         assert _notes(_get(theirs, "/api/requests/")[2]) == ["à l'autre"]
     assert _get(theirs, "/api/requests/")[1] == "hit"
 
 
-def test_a_coordinators_new_territory_changes_the_answer(coordinator, settings):
+def test_a_coordinators_new_territory_changes_the_answer(make_client, coordinator, settings):
     cycle = make_cycle(status="review")
     elsewhere_territory = other_territory()
     elsewhere = make_cycle(status="review", territory=elsewhere_territory)
-    client = client_for(coordinator)
+    client = make_client(coordinator)
     names = lambda content: sorted(c["id"] for c in json.loads(content)["results"])  # noqa: E731
     assert names(_get(client, "/api/cycles/")[2]) == [cycle.pk]
     assert _get(client, "/api/cycles/")[1] == "hit"
     CoordinatorScope.objects.create(user=coordinator, territory=elsewhere_territory)
     # The user as the next request gets it (accounts.authcache dropped the old one on the change).
-    client = client_for(type(coordinator).objects.get(pk=coordinator.pk))
+    client = make_client(type(coordinator).objects.get(pk=coordinator.pk))
     status, state, content = _get(client, "/api/cycles/")
     assert state == "miss" and names(content) == sorted([cycle.pk, elsewhere.pk])
 
 
-def test_not_found_and_errors_are_not_stored(coordinator):
-    client = client_for(coordinator)
+def test_not_found_and_errors_are_not_stored(make_client, coordinator):
+    client = make_client(coordinator)
     for _ in range(2):
         response = client.get("/api/requests/999999/")
         assert response.status_code == 404 and response.get("X-Response-Cache") is None
 
 
-def test_details_and_proposals_are_cached_and_invalidated(coordinator, settings):
+def test_details_and_proposals_are_cached_and_invalidated(make_client, coordinator, settings):
     cycle = make_cycle(status="review")
     request = open_request()
     proposal = make_proposal(cycle, request, mentor=mentor_profile())
-    client = client_for(coordinator)
+    client = make_client(coordinator)
     for path in (f"/api/proposals/{proposal.pk}/", f"/api/proposals/?cycle={cycle.pk}", f"/api/requests/{request.pk}/"):
         assert _get(client, path)[1] == "miss"
         assert _get(client, path)[1] == "hit"
@@ -166,9 +176,9 @@ def test_details_and_proposals_are_cached_and_invalidated(coordinator, settings)
     assert content == _uncached(client, f"/api/proposals/{proposal.pk}/", settings)
 
 
-def test_inside_a_transaction_the_cache_is_not_used(entrepreneur):
+def test_inside_a_transaction_the_cache_is_not_used(make_client, entrepreneur):
     request = open_request(user=entrepreneur, notes="avant")
-    client = client_for(entrepreneur)
+    client = make_client(entrepreneur)
     _get(client, "/api/requests/")
     with transaction.atomic():
         Request.objects.filter(pk=request.pk).update(notes="pas encore validé")
@@ -178,9 +188,9 @@ def test_inside_a_transaction_the_cache_is_not_used(entrepreneur):
     assert _notes(_get(client, "/api/requests/")[2]) == ["avant"]
 
 
-def test_a_lost_listening_connection_turns_the_cache_off_until_it_listens_again(entrepreneur, monkeypatch):
+def test_a_lost_listening_connection_turns_the_cache_off_until_it_listens_again(make_client, entrepreneur, monkeypatch):
     request = open_request(user=entrepreneur, notes="avant")
-    client = client_for(entrepreneur)
+    client = make_client(entrepreneur)
     _get(client, "/api/requests/")
     assert _get(client, "/api/requests/")[1] == "hit"
     with _other_connection() as other:
@@ -412,7 +422,7 @@ def test_reference_data_is_kept_and_an_administrators_change_is_seen_at_once(api
     assert state == "miss" and "Nouvelle étiquette" in content.decode()
 
 
-def test_threads_reading_while_another_writes_end_on_the_last_write(entrepreneur):
+def test_threads_reading_while_another_writes_end_on_the_last_write(make_client, entrepreneur):
     """As under Daphne, where views run on threads: one listener, one cache, many requests."""
     import threading
 
@@ -424,7 +434,7 @@ def test_threads_reading_while_another_writes_end_on_the_last_write(entrepreneur
 
     def read() -> None:
         try:
-            client = client_for(entrepreneur)
+            client = make_client(entrepreneur)
             while not done.is_set():
                 assert client.get("/api/requests/").status_code == 200
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -444,7 +454,7 @@ def test_threads_reading_while_another_writes_end_on_the_last_write(entrepreneur
         for thread in readers:
             thread.join(timeout=30)
     assert not errors
-    assert _notes(_get(client_for(entrepreneur), "/api/requests/")[2]) == ["30"]
+    assert _notes(_get(make_client(entrepreneur), "/api/requests/")[2]) == ["30"]
 
 
 def test_a_value_read_through_the_memo_is_a_dependency_of_the_page(coordinator, settings):
@@ -523,3 +533,101 @@ def test_no_kept_page_is_ever_served_to_another_user(role, request):
         other = b.get(path)
         assert other.get("X-Response-Cache") != "hit", path
         assert first.display_name not in other.content.decode(), path
+
+
+# --- The front door: token callers served before the middleware stack ---------------------------
+
+
+def test_the_front_door_serves_the_full_paths_final_answer_without_running_it(entrepreneur, monkeypatch):
+    open_request(user=entrepreneur, notes="première")
+    client, _ = _token_client(entrepreneur)
+    first = client.get("/api/requests/?page_size=5")
+    assert first["X-Response-Cache"] == "miss"
+
+    def never(*args, **kwargs):
+        raise AssertionError("the full path ran")
+
+    monkeypatch.setattr(response_cache, "lookup", never)  # DRF's dispatch would call it
+    second = client.get("/api/requests/?page_size=5")
+    assert second.status_code == 200 and second["X-Response-Cache"] == "hit"
+    assert second.content == first.content
+    skipped = {"x-request-id", "x-response-cache"}
+    assert {k: v for k, v in second.items() if k.lower() not in skipped} == {
+        k: v for k, v in first.items() if k.lower() not in skipped}
+    assert second["X-Request-ID"] != first["X-Request-ID"]  # still one per request
+    monkeypatch.undo()
+    entry_kinds = sorted(key[0] for key in response_cache._ENTRIES.items)
+    assert entry_kinds == ["api", "front"]
+
+
+def test_a_session_cookie_takes_the_full_path(entrepreneur, other_entrepreneur):
+    """DRF tries the session before the token: the front door must not answer for the token."""
+    open_request(user=entrepreneur, notes="à Amina")
+    open_request(user=other_entrepreneur, notes="à l'autre")
+    both = APIClient()
+    both.force_login(other_entrepreneur)  # (a sign-in writes the users' table: first)
+    token_only, token = _token_client(entrepreneur)
+    assert [token_only.get("/api/requests/")["X-Response-Cache"] for _ in range(2)] == ["miss", "hit"]
+    both.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    for _ in range(2):
+        assert _notes(both.get("/api/requests/").content) == ["à l'autre"]
+
+
+@pytest.mark.parametrize("header", ["Token {key}x", "Token {key} extra", "Bearer {key}", "token"])
+def test_a_token_drf_would_refuse_is_refused(entrepreneur, header):
+    open_request(user=entrepreneur)
+    client, token = _token_client(entrepreneur)
+    for _ in range(2):
+        assert client.get("/api/requests/").status_code == 200
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=header.format(key=token.key))
+    assert other.get("/api/requests/").status_code in (401, 403)
+
+
+def test_languages_and_accept_headers_are_kept_apart(entrepreneur):
+    open_request(user=entrepreneur)
+    client, _ = _token_client(entrepreneur)
+    variants = {
+        "fr": {"HTTP_ACCEPT_LANGUAGE": "fr"},
+        "en": {"HTTP_ACCEPT_LANGUAGE": "en"},
+        "indented": {"HTTP_ACCEPT": "application/json; indent=4"},
+    }
+    answers = {}
+    for _ in range(2):
+        for name, headers in variants.items():
+            response = client.get("/api/requests/", **headers)
+            answers.setdefault(name, set()).add((response["Content-Language"], response.content))
+    assert {name: len(seen) for name, seen in answers.items()} == {"fr": 1, "en": 1, "indented": 1}
+    assert sum(key[0] == "front" for key in response_cache._ENTRIES.items) == 3
+    (fr,), (en,), (indented,) = answers["fr"], answers["en"], answers["indented"]
+    assert fr[0] == "fr" and en[0] == "en"
+    assert b"\n    " in indented[1] and b"\n    " not in fr[1]
+    client.cookies["django_language"] = "en"
+    assert client.get("/api/requests/")["Content-Language"] == "en"
+
+
+def test_the_front_door_counts_every_answer_against_the_throttle(entrepreneur, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    cache.clear()
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "user", "3/min")
+    open_request(user=entrepreneur)
+    client, _ = _token_client(entrepreneur)
+    answers = [client.get("/api/requests/") for _ in range(4)]
+    assert [(r.status_code, r.get("X-Response-Cache")) for r in answers] == [
+        (200, "miss"), (200, "hit"), (200, "hit"), (429, None)]
+    assert int(answers[-1]["Retry-After"]) > 0
+    cache.clear()
+
+
+def test_the_access_log_names_the_view_and_the_caller(entrepreneur, caplog):
+    import logging
+
+    open_request(user=entrepreneur)
+    client, _ = _token_client(entrepreneur)
+    with caplog.at_level(logging.INFO, logger="sociallab.request"):
+        client.get("/api/requests/")
+        assert client.get("/api/requests/")["X-Response-Cache"] == "hit"
+    lines = [r for r in caplog.records if r.name == "sociallab.request"]
+    assert [(r.route, r.status, r.user_id) for r in lines] == [("request-list", 200, entrepreneur.pk)] * 2
