@@ -366,6 +366,13 @@ class _Memo:
 _MEMO = _Memo()
 
 
+def _unchanged(epoch: int, versions: tuple[tuple[str, int], ...], state: tuple[int, dict[str, int]]) -> bool:
+    """Whether what was kept at ``epoch`` with these table ``versions`` is still current as of
+    the sync ``state`` (same listening connection, none of its tables changed since)."""
+    now_epoch, current = state
+    return epoch == now_epoch and all(current.get(t, 0) == v for t, v in versions)
+
+
 def memo_get(key: tuple[object, ...], tables: tuple[str, ...]) -> Any | None:
     """A copy of the value ``memo_put`` kept under ``key`` if none of ``tables`` has changed since
     (as of this request's sync); None otherwise, or outside a request that synced."""
@@ -376,8 +383,7 @@ def memo_get(key: tuple[object, ...], tables: tuple[str, ...]) -> Any | None:
     if item is None:
         return None
     value, epoch, versions = item
-    now_epoch, current = state
-    if epoch != now_epoch or any(current.get(t, 0) != v for t, v in versions):
+    if not _unchanged(epoch, versions, state):
         return None
     recorder = _RECORDER.get()
     if recorder is not None:  # an answer being recorded read these tables, through the memo
@@ -570,10 +576,7 @@ def lookup(pending: _Pending, request: Any, extra: tuple[object, ...] = ()) -> H
     the view only), or None after fixing the key under which ``finish`` stores it."""
     pending.key = request_key(request, pending.key[0]) + extra
     entry = _ENTRIES.get(pending.key)
-    if entry is None or entry.epoch != pending.epoch:
-        return None
-    versions = pending.before
-    if any(versions.get(t, 0) != v for t, v in entry.versions):
+    if entry is None or not _unchanged(entry.epoch, entry.versions, (pending.epoch, pending.before)):
         return None
     pending.hit = entry
     response = HttpResponse(_join_csrf(entry.parts, request))
@@ -896,15 +899,14 @@ def _serve_front(request: Any, token: str) -> HttpResponse | None:
         return None
     from accounts.authcache import _token_key
 
-    epoch, current = state
     item = _MEMO.get(("auth-token", _token_key(token)))
     if item is None:
         return None
     user, user_epoch, user_versions = item
-    if user_epoch != epoch or any(current.get(t, 0) != v for t, v in user_versions) or not user.is_active:
+    if not _unchanged(user_epoch, user_versions, state) or not user.is_active:
         return None
     entry = _ENTRIES.get(_front_key(request, user))
-    if entry is None or entry.epoch != epoch or any(current.get(t, 0) != v for t, v in entry.versions):
+    if entry is None or not _unchanged(entry.epoch, entry.versions, state):
         return None
     caller = _Caller(user, request.META)
     for throttle_class in _default_throttle_classes():
@@ -927,7 +929,8 @@ def _keep_front(request: Any, response: Any) -> None:
     if response.status_code != 200 or getattr(response, "streaming", False) or response.cookies:
         return
     key = _front_key(request, request.user)
-    # The same request as the kept answer's: scheme, host, URL, caller, language and date.
+    # The same request as the kept answer's (``request_key``'s layout): scheme, host, URL,
+    # caller, language and date.
     if key[1:6] != inner_key[1:6] or key[6] != inner_key[8]:
         return
     headers = tuple((k, v) for k, v in response.items() if k.lower() not in _FRONT_SKIPPED_HEADERS)
