@@ -631,3 +631,26 @@ def test_the_access_log_names_the_view_and_the_caller(entrepreneur, caplog):
         assert client.get("/api/requests/")["X-Response-Cache"] == "hit"
     lines = [r for r in caplog.records if r.name == "sociallab.request"]
     assert [(r.route, r.status, r.user_id) for r in lines] == [("request-list", 200, entrepreneur.pk)] * 2
+
+
+@pytest.mark.parametrize("why", ["another_throttle", "a_cookie"])
+def test_no_front_door_copy_for_other_throttles_or_an_answer_that_sets_a_cookie(entrepreneur, monkeypatch, why):
+    from django.urls import resolve
+    from rest_framework.throttling import ScopedRateThrottle
+
+    view = resolve("/api/requests/").func.cls
+    if why == "another_throttle":
+        monkeypatch.setattr(view, "throttle_classes", [*view.throttle_classes, ScopedRateThrottle])
+    else:
+        real = view.finalize_response
+
+        def with_a_cookie(self, request, response, *args, **kwargs):
+            response = real(self, request, response, *args, **kwargs)
+            response.set_cookie("seen", "1")
+            return response
+
+        monkeypatch.setattr(view, "finalize_response", with_a_cookie)
+    open_request(user=entrepreneur)
+    client, _ = _token_client(entrepreneur)
+    assert [client.get("/api/requests/")["X-Response-Cache"] for _ in range(3)] == ["miss", "hit", "hit"]
+    assert sorted(key[0] for key in response_cache._ENTRIES.items) == ["api"]  # found inside DRF only
