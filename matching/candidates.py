@@ -70,7 +70,7 @@ def _exact_filter(p: Prepared, ri: I64, pj: I64) -> tuple[I64, I64, F64, F64]:
     )
 
 
-def _unique(keys: I64) -> I64:
+def unique_sorted(keys: I64) -> I64:
     """Sorted distinct values (a sort: far faster than ``np.unique``'s hashing here)."""
     s = np.sort(keys)
     if s.shape[0] == 0:
@@ -197,7 +197,7 @@ def _pairs_of_keys(keys: I64, m: int) -> tuple[I64, I64]:
     return keys // m, keys % m
 
 
-def _self_pairs(p: Prepared) -> tuple[I64, I64]:
+def self_pairs(p: Prepared) -> tuple[I64, I64]:
     """(request, provider) pairs of the same person (user_key >= 0 on both sides)."""
     r, q = p.requests, p.providers
     ruk, quk = r.user_key_array, q.user_key_array
@@ -446,7 +446,7 @@ def _scan_in_person(
     reach_p = p.reach_key // n_towns
     reach_t = p.reach_key % n_towns
     sel = p_ok[reach_p]
-    keys = _unique(
+    keys = unique_sorted(
         np.concatenate([q.town[own].astype(np.int64) * m + own, reach_t[sel] * m + reach_p[sel]])
     )
     p_town, p_idx = keys // m, keys % m
@@ -544,7 +544,7 @@ def generate(
     k_row, k_col = cfg.candidates_per_request, cfg.candidates_per_provider
     x, y = _features(p, np.arange(n, dtype=np.int64))
     ex_ri, ex_pj = _pairs_of_keys(p.excluded_key, m)
-    s_ri, s_pj = _self_pairs(p)
+    s_ri, s_pj = self_pairs(p)
     pr_ri, pr_pj = _pairs_of_keys(p.pref_key, m)
     adj = _Adjust(
         ban_ri=np.concatenate([ex_ri, s_ri]),
@@ -579,7 +579,7 @@ def generate(
     pr, pc = _scan_in_person(p, x, y, adj, exact=exact)
     parts_r.append(pr)
     parts_c.append(pc)
-    key = _unique(np.concatenate(parts_r) * m + np.concatenate(parts_c))
+    key = unique_sorted(np.concatenate(parts_r) * m + np.concatenate(parts_c))
     ri, pj, sc, crit = _exact_filter(p, key // m, key % m)
     if not exact:
         keep = _top_per_group(ri, pj, sc, k_row)

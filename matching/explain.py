@@ -5,13 +5,106 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from .candidates import Candidates
-from .model import F64, I64, UnmatchedReason
-from .scoring import C_EXCLUDED, C_FORMAT, C_KIND, C_LANGUAGE, Prepared, constraint_codes
+from .candidates import Candidates, self_pairs, unique_sorted
+from .model import F64, FORMAT_IN_PERSON, FORMAT_REMOTE, I64, UnmatchedReason
+from .scoring import Prepared, pair_compat, reaches
 
 PAIRS_PER_CHUNK = 2_000_000
 HISTOGRAM_EDGES = np.linspace(0.0, 100.0, 11)
+
+
+def _ranges(count: I64, limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of items whose counts add up to about ``limit`` (at least one item)."""
+    out: list[tuple[int, int]] = []
+    csum = np.cumsum(count)
+    a, n = 0, count.shape[0]
+    while a < n:
+        before = int(csum[a - 1]) if a else 0
+        b = max(a + 1, int(np.searchsorted(csum, before + limit, side="right")))
+        out.append((a, min(b, n)))
+        a = b
+    return out
+
+
+def _compatible_counts(p: Prepared, req: I64) -> tuple[I64, I64, I64, I64, I64]:
+    """For each request of ``req`` (distinct indices), the number of providers that accept its
+    kind and stage; of those, that share a language; of those, that can meet it (remotely or
+    in person); of those, that are neither excluded nor the same person; of those, with a
+    place. Never request x provider: the kind, stage, language and remote checks depend on a
+    few fields only and are made once per distinct combination of them; the in-person check
+    looks only at the providers in or reaching the request's town; exclusions are sparse."""
+    r, q = p.requests, p.providers
+    m, k = p.m, req.shape[0]
+    cap = q.capacity > 0
+    remote = np.int8(FORMAT_REMOTE)
+    in_person = np.int8(FORMAT_IN_PERSON)
+
+    def sig(*cols: npt.NDArray[np.generic]) -> npt.NDArray[np.uint64]:
+        return np.column_stack([np.asarray(c).astype(np.uint64) for c in cols])
+
+    # 1. per distinct (kind, stage, languages, format) of the requests against every distinct
+    # (kind, accepted stages, languages, format, has a place) of the providers
+    rs = sig(r.kind[req].astype(np.int64), r.stage[req].astype(np.int64), r.languages[req],
+             r.format[req].astype(np.int64))
+    _, r_first, r_inv = np.unique(rs, axis=0, return_index=True, return_inverse=True)
+    r_inv = r_inv.reshape(-1)
+    ps = sig(q.kind.astype(np.int64), q.accepted_stages, q.languages,
+             q.format.astype(np.int64), cap)
+    _, p_first, p_cnt = np.unique(ps, axis=0, return_index=True, return_counts=True)
+    n_up = p_first.shape[0]
+    p_cap = cap[p_first]
+    table = np.zeros((r_first.shape[0], 4), dtype=np.int64)
+    for a, b in _ranges(np.full(r_first.shape[0], n_up, dtype=np.int64), PAIRS_PER_CHUNK):
+        rr = np.repeat(req[r_first[a:b]], n_up)
+        pp = np.tile(p_first, b - a)
+        kind_ok, lang_ok, common = pair_compat(p, rr, pp)
+        kl = (kind_ok & lang_ok).reshape(b - a, n_up)
+        rem = kl & ((common & remote) != 0).reshape(b - a, n_up)
+        table[a:b, 0] = kind_ok.reshape(b - a, n_up) @ p_cnt
+        table[a:b, 1] = kl @ p_cnt
+        table[a:b, 2] = rem @ p_cnt
+        table[a:b, 3] = rem @ (p_cnt * p_cap)
+    n_kind, n_lang = table[r_inv, 0], table[r_inv, 1]
+    n_meet, n_meet_cap = table[r_inv, 2].copy(), table[r_inv, 3].copy()
+    # 2. in person only (no common remote format): the providers in or reaching the town
+    n_towns = p.town_coords.shape[0]
+    keys = unique_sorted(np.concatenate([
+        q.town.astype(np.int64) * m + np.arange(m, dtype=np.int64),
+        (p.reach_key % n_towns) * m + p.reach_key // n_towns,
+    ]))
+    t_ptr = np.searchsorted(keys // m, np.arange(n_towns + 1))
+    local = np.flatnonzero((r.format[req] & in_person) != 0)
+    town = r.town[req[local]].astype(np.int64)
+    count = (t_ptr[town + 1] - t_ptr[town]).astype(np.int64)
+    for a, b in _ranges(count, PAIRS_PER_CHUNK):
+        c = count[a:b]
+        owner = np.repeat(np.arange(a, b, dtype=np.int64), c)
+        off = np.arange(owner.shape[0], dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
+        pj = keys[np.repeat(t_ptr[town[a:b]], c) + off] % m
+        kind_ok, lang_ok, common = pair_compat(p, req[local[owner]], pj)
+        meet = kind_ok & lang_ok & ((common & in_person) != 0) & ((common & remote) == 0)
+        n_meet[local[a:b]] += np.bincount(owner - a, weights=meet, minlength=b - a).astype(np.int64)
+        n_meet_cap[local[a:b]] += np.bincount(
+            owner - a, weights=meet & cap[pj], minlength=b - a
+        ).astype(np.int64)
+    # 3. excluded pairs and the same person, among the providers counted in n_meet
+    pos = np.full(p.n, -1, dtype=np.int64)
+    pos[req] = np.arange(k, dtype=np.int64)
+    s_ri, s_pj = self_pairs(p)
+    ex = unique_sorted(np.concatenate([p.excluded_key, s_ri * m + s_pj]))
+    ex_ri, ex_pj = ex // m, ex % m
+    mine = pos[ex_ri] >= 0
+    ex_ri, ex_pj = ex_ri[mine], ex_pj[mine]
+    kind_ok, lang_ok, common = pair_compat(p, ex_ri, ex_pj)
+    fmt_ok = ((common & remote) != 0) | (((common & in_person) != 0) & reaches(p, ex_ri, ex_pj))
+    gone = kind_ok & lang_ok & fmt_ok
+    n_ok = n_meet - np.bincount(pos[ex_ri], weights=gone, minlength=k).astype(np.int64)
+    n_cap = n_meet_cap - np.bincount(
+        pos[ex_ri], weights=gone & cap[ex_pj], minlength=k
+    ).astype(np.int64)
+    return n_kind, n_lang, n_meet, n_ok, n_cap
 
 
 def unmatched_reasons(
@@ -20,47 +113,36 @@ def unmatched_reasons(
     """Reason of each unmatched request (indices), from the most basic cause.
 
     A request with a candidate pair lost it to other requests (``PROVIDERS_FULL``): in an
-    optimal solution every one of its candidate providers is full. Others are scanned against
-    every provider to find the first hard constraint that removes all of them.
+    optimal solution every one of its candidate providers is full. For the others, the first
+    hard constraint that leaves no provider (counts from ``_compatible_counts``); if some
+    provider passes them all and has a place, the pair scored under the minimum: an allowed
+    pair with a free place that reached the minimum score would be a candidate.
     """
+    if p.m == 0:
+        return tuple(UnmatchedReason.NO_PROVIDER_OF_KIND for _ in range(unmatched.shape[0]))
     has_cand = np.zeros(p.n, dtype=bool)
     has_cand[cand.ri] = True
     out: list[UnmatchedReason] = [UnmatchedReason.PROVIDERS_FULL] * unmatched.shape[0]
     lonely = np.flatnonzero(~has_cand[unmatched])
-    m = p.m
-    if lonely.size == 0 or m == 0:
-        if m == 0:
-            return tuple(UnmatchedReason.NO_PROVIDER_OF_KIND for _ in out)
+    if lonely.size == 0:
         return tuple(out)
-    cap_ok = p.providers.capacity > 0
-    per_chunk = max(1, PAIRS_PER_CHUNK // m)
-    for c0 in range(0, lonely.shape[0], per_chunk):
-        sel = lonely[c0 : c0 + per_chunk]
-        ri = np.repeat(unmatched[sel], m)
-        pj = np.tile(np.arange(m, dtype=np.int64), sel.shape[0])
-        # no score needed: an allowed pair with a free place that reached the minimum score
-        # would be a candidate, so such pairs here are below the minimum
-        code = constraint_codes(p, ri, pj).reshape(sel.shape[0], m)
-        any_kind = (code != C_KIND).any(axis=1)
-        any_lang = ((code != C_KIND) & (code != C_LANGUAGE)).any(axis=1)
-        base = (code != C_KIND) & (code != C_LANGUAGE) & (code != C_FORMAT)
-        any_fmt = base.any(axis=1)
-        ok_or_low = base & (code != C_EXCLUDED)  # OK or below the minimum score
-        any_ok = ok_or_low.any(axis=1)
-        any_cap = (ok_or_low & cap_ok[None, :]).any(axis=1)
-        for k, idx in enumerate(sel.tolist()):
-            if not any_kind[k]:
-                out[idx] = UnmatchedReason.NO_PROVIDER_OF_KIND
-            elif not any_lang[k]:
-                out[idx] = UnmatchedReason.NO_COMMON_LANGUAGE
-            elif not any_fmt[k]:
-                out[idx] = UnmatchedReason.NOT_REACHABLE
-            elif not any_ok[k]:
-                out[idx] = UnmatchedReason.EXCLUDED
-            elif not any_cap[k]:
-                out[idx] = UnmatchedReason.NO_CAPACITY
-            else:
-                out[idx] = UnmatchedReason.BELOW_MIN_SCORE
+    req, first, inv = np.unique(unmatched[lonely], return_index=True, return_inverse=True)
+    n_kind, n_lang, n_meet, n_ok, n_cap = _compatible_counts(p, req.astype(np.int64))
+    reason = np.select(
+        [n_kind == 0, n_lang == 0, n_meet == 0, n_ok == 0, n_cap == 0],
+        [0, 1, 2, 3, 4],
+        default=5,
+    )[inv.reshape(-1)]
+    names = (
+        UnmatchedReason.NO_PROVIDER_OF_KIND,
+        UnmatchedReason.NO_COMMON_LANGUAGE,
+        UnmatchedReason.NOT_REACHABLE,
+        UnmatchedReason.EXCLUDED,
+        UnmatchedReason.NO_CAPACITY,
+        UnmatchedReason.BELOW_MIN_SCORE,
+    )
+    for idx, code in zip(lonely.tolist(), reason.tolist(), strict=True):
+        out[idx] = names[code]
     return tuple(out)
 
 

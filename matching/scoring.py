@@ -186,27 +186,46 @@ def proximity(p: Prepared, t1: I64, t2: I64) -> F64:
     return out
 
 
+def pair_compat(
+    p: Prepared, ri: I64, pj: I64
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.int8]]:
+    """Per pair: kind and stage accepted, a common language, and the common formats (bits)."""
+    r, q = p.requests, p.providers
+    rk, pk = r.kind[ri], q.kind[pj]
+    kind_ok = ((rk & pk) != 0) & (
+        (pk != KIND_SPONSORSHIP)
+        | (((q.accepted_stages[pj] >> r.stage[ri].astype(np.uint64)) & np.uint64(1)) == 1)
+    )
+    lang_ok = (r.languages[ri] & q.languages[pj]) != 0
+    common: npt.NDArray[np.int8] = r.format[ri] & q.format[pj]
+    return kind_ok, lang_ok, common
+
+
+def reaches(p: Prepared, ri: I64, pj: I64) -> npt.NDArray[np.bool_]:
+    """Per pair: the provider is in the request's town or reaches it (for in-person)."""
+    r, q = p.requests, p.providers
+    t_r = r.town[ri].astype(np.int64)
+    out: npt.NDArray[np.bool_] = (q.town[pj] == r.town[ri]) | _in_sorted(
+        pj * p.town_coords.shape[0] + t_r, p.reach_key
+    )
+    return out
+
+
 def constraint_codes(p: Prepared, ri: I64, pj: I64) -> npt.NDArray[np.int8]:
     """First hard constraint violated by each pair (``OK`` when allowed), min score excluded."""
     r, q = p.requests, p.providers
     code = np.zeros(ri.shape[0], dtype=np.int8)
-    rk, pk = r.kind[ri], q.kind[pj]
-    kind_ok = (rk & pk) != 0
-    stage_ok = (pk != KIND_SPONSORSHIP) | (
-        ((q.accepted_stages[pj] >> r.stage[ri].astype(np.uint64)) & np.uint64(1)) == 1
+    kind_ok, lang_ok, common = pair_compat(p, ri, pj)
+    fmt_ok = ((common & FORMAT_REMOTE) != 0) | (
+        ((common & FORMAT_IN_PERSON) != 0) & reaches(p, ri, pj)
     )
-    lang_ok = (r.languages[ri] & q.languages[pj]) != 0
-    common = r.format[ri] & q.format[pj]
-    t_r = r.town[ri].astype(np.int64)
-    reach = (q.town[pj] == r.town[ri]) | _in_sorted(pj * p.town_coords.shape[0] + t_r, p.reach_key)
-    fmt_ok = ((common & FORMAT_REMOTE) != 0) | (((common & FORMAT_IN_PERSON) != 0) & reach)
     ruk, quk = r.user_key_array, q.user_key_array
     self_match = (ruk[ri] == quk[pj]) & (ruk[ri] >= 0)
     excl = self_match | _in_sorted(ri * p.m + pj, p.excluded_key)
     code[excl] = C_EXCLUDED
     code[~fmt_ok] = C_FORMAT
     code[~lang_ok] = C_LANGUAGE
-    code[~(kind_ok & stage_ok)] = C_KIND
+    code[~kind_ok] = C_KIND
     return code
 
 
