@@ -23,15 +23,24 @@ residual graph and serves many slots at once:
 2. Start: no flow, ``p = 0`` on requests and empties, ``p[j] = -min base_ij``,
    ``p[slot] = max(p[j] - tie[k], -dummy)``.
 3. Round: ``h`` = distance from every node to the nearest free column in the residual graph.
-   One multi-source Dijkstra on the reversed residual graph computes it for providers and
-   requests; slots and empties are not graph nodes: a provider reaches the free empties through
-   the cheapest of its sending slots that it could release (one extra source node stands for all
-   free empties), and the distance of a slot is then read off its two arcs. With ``L`` the
-   largest ``h`` of a free slot, ``p -= min(h, L)`` keeps the conditions of 1. (triangle
-   inequality), leaves free columns at 0 and makes every free slot's shortest path tight. Paths
-   that meet share the rest of their way (one predecessor per node), so they are grouped by where
-   they end (a request, a released slot, or the slot's own empty) and the nearest free slot of
-   each group (then the lowest index) is augmented along its path.
+   One Dijkstra computes it on a graph with one node per provider and one source node:
+   - a served request is reached only from its provider, so it is not a node: provider j has
+     an arc to provider j2 for each request q that j serves and that could move to j2, of
+     weight red(j, q) + red(q, j2) (its distance is then h[j] + red(j, q));
+   - the source stands for every free column: it has one arc per provider, the cheaper of the
+     provider's cheapest arc from a free request and the release of the cheapest of its sending
+     slots (back to that slot's free empty);
+   - slots and empties are not nodes either: a slot's distance is read off its two arcs.
+   Requests outnumber providers, so this graph has a third of the nodes of the residual graph
+   and the same number of arcs (Dijkstra's cost goes with the nodes: 3 times faster at 100,000
+   requests). With ``L`` the largest ``h`` of a free slot, ``p -= min(h, L)`` keeps the
+   conditions of 1. (triangle inequality), leaves free columns at 0 and makes every free slot's
+   shortest path tight. Paths that meet share the rest of their way (one predecessor per
+   node), so they are grouped by where they end (a free request, a released slot, or the
+   slot's own empty) and the nearest free slot of each group (then the lowest index) is
+   augmented along its path: at each step the request that moves is the lowest one on a tight
+   arc. Who serves whom (the request of each sending slot, the arc of each served request) is
+   kept along the augmentations, so that a round sorts nothing.
 4. A free slot always reaches its own empty, so each round serves at least one slot; the loop
    ends with every slot served, and the conditions of 1. are checked at the end (a certificate:
    ``FlowError`` if they do not hold, so that the caller can fall back).
@@ -84,7 +93,6 @@ def assign_providers(
     n_slot = n_slot.astype(np.int64)
     tie = tie.astype(np.int64)
     n_s = int(n_slot.sum())
-    n_e = prov.shape[0]
     served = np.full(n_req, -1, dtype=np.int64)
     if n_s == 0:
         return served
@@ -96,24 +104,16 @@ def assign_providers(
     s_prov = np.repeat(np.arange(n_prov, dtype=np.int64), n_slot)
     s_k = np.arange(n_s, dtype=np.int64) - np.repeat(np.cumsum(n_slot) - n_slot, n_slot)
     s_tie = tie[np.minimum(s_k, tie.shape[0] - 1)]
-    # reduced graph: providers 0..m-1, requests m..m+n-1, z = m+n (every free empty, behind
-    # the slot a provider would release)
-    o_q, z = n_prov, n_prov + n_req
-    n_nodes = z + 1
+    # arcs by (request, provider); the Dijkstra graph has one node per provider and the source
+    # node src (every free request and every free empty at distance 0)
+    src = n_prov
+    m_key = max(n_prov, 1)
     order = np.lexsort((prov, req))
     ar, ap, ab = req[order], prov[order], base[order]
     deg_q = np.bincount(ar, minlength=n_req).astype(np.int64)
-    pair_key = ar * max(n_prov, 1) + ap
-    count = np.concatenate([n_slot, deg_q, [n_prov]])
-    indptr = np.concatenate([[0], np.cumsum(count)]).astype(np.int32)
-    indices = np.zeros(int(indptr[-1]), dtype=np.int32)
-    data = np.full(int(indptr[-1]), np.inf)
-    p_pos = indptr[:n_prov].astype(np.int64)
-    q_pos = int(indptr[o_q])
-    z_pos = int(indptr[z])
-    pq_all = p_pos[s_prov] + s_k
-    indices[q_pos:q_pos + n_e] = ap
-    indices[z_pos:z_pos + n_prov] = np.arange(n_prov)
+    q_start = np.cumsum(deg_q) - deg_q
+    pair_key = ar * m_key + ap
+    ap32 = ap.astype(np.int32)
     a1: BoolArray = np.zeros(n_s, dtype=bool)  # the slot sends its unit to its provider
     a3: BoolArray = np.zeros(n_s, dtype=bool)  # the slot stays empty
     big = np.iinfo(np.int64).max
@@ -123,7 +123,12 @@ def assign_providers(
     pot_s = np.maximum(pot_p[s_prov] - s_tie, -dummy)
     pot_q = np.zeros(n_req, dtype=np.int64)
     pot_e = np.zeros(n_s, dtype=np.int64)
-    red2 = np.empty(n_e, dtype=np.int64)
+    # who serves whom, kept along the augmentations: the request of each sending slot, the
+    # slot and the arc of each served request (a provider's slots follow each other, so the
+    # sending slots list the served requests by provider without a sort)
+    slot_q = np.full(n_s, -1, dtype=np.int64)
+    q_slot = np.full(n_req, -1, dtype=np.int64)
+    q_arc = np.full(n_req, -1, dtype=np.int64)
     rounds = 0
     while True:
         free = np.flatnonzero(~(a1 | a3))
@@ -132,27 +137,32 @@ def assign_providers(
         rounds += 1
         if max_rounds is not None and rounds > max_rounds:
             raise FlowError(f"round budget of {max_rounds} exceeded with {free.size} slots left")
-        np.subtract(pot_p[ap], np.repeat(pot_q, deg_q), out=red2)
-        red2 += ab
-        data[q_pos:q_pos + n_e] = red2
-        sq = np.flatnonzero(served >= 0)
-        sj = served[sq]
-        arc = np.searchsorted(pair_key, sq * max(n_prov, 1) + sj)
-        data[q_pos + arc] = np.inf
-        red_srv = red2[arc]
+        # t = cost + p[provider] on every arc: red(q, j) = t - p[q], and a free request is at
+        # potential 0
+        t = ab + pot_p[ap]
+        # served requests, by provider
+        sending = np.flatnonzero(a1)
+        sq, sj = slot_q[sending], s_prov[sending]
+        srv_ptr = np.searchsorted(sj, np.arange(n_prov + 1))
+        arc_srv = q_arc[sq]
+        t_srv = np.zeros(n_req, dtype=np.int64)
+        t_srv[sq] = t[arc_srv]
+        red_srv = t_srv - pot_q  # on served requests
         red1 = s_tie + pot_s - pot_p[s_prov]
         red3 = dummy + pot_s - pot_e
-        # provider -> served requests
-        data[pq_all] = np.inf
-        by_prov = np.argsort(sj, kind="stable")
-        sq, sj, red_srv = sq[by_prov], sj[by_prov], red_srv[by_prov]
-        rank = np.arange(sj.shape[0]) - np.searchsorted(sj, sj, side="left")
-        pos = p_pos[sj] + rank
-        indices[pos] = o_q + sq
-        data[pos] = np.minimum(-red_srv, CLIP)
-        # z -> provider: its cheapest slot to release (a sending slot back to its free empty):
-        # red3 - red1 = dummy + p[provider] - tie[k] (its empty is free: potential 0), so the
-        # sending slot of largest k (slots are in provider, then k order)
+        # provider j -> provider j2 through a request q that j serves and that could move to
+        # j2: red(j, q) + red(q, j2) = t(q, j2) - t(q, j); one row per provider, made of the
+        # arcs of the requests it serves (in provider order, so rows follow each other)
+        dq = deg_q[sq]
+        blk = np.cumsum(dq) - dq
+        n_in = int(blk[-1] + dq[-1]) if dq.size else 0
+        arc_csr = np.repeat(q_start[sq] - blk, dq)
+        arc_csr += np.arange(n_in, dtype=np.int64)
+        w_in = t[arc_csr]
+        w_in -= np.repeat(t_srv[sq], dq)
+        # source -> provider: its cheapest arc from a free request, or the release of its
+        # cheapest sending slot (a sending slot back to its free empty: red3 - red1 =
+        # dummy + p[provider] - tie[k], so the sending slot of largest k)
         snd = np.flatnonzero(a1)
         last = np.ones(snd.shape[0], dtype=bool)
         last[:-1] = s_prov[snd][1:] != s_prov[snd][:-1]
@@ -161,59 +171,128 @@ def assign_providers(
         release[s_prov[snd]] = snd
         zw = np.full(n_prov, np.inf)
         zw[s_prov[snd]] = np.minimum(red3[snd] - red1[snd], CLIP)
-        data[z_pos:z_pos + n_prov] = zw
-        graph = sp.csr_matrix((data, indices, indptr), shape=(n_nodes, n_nodes))
-        sources = np.concatenate([o_q + np.flatnonzero(served < 0), [z]])
-        h, pred = dijkstra(graph, indices=sources, min_only=True, return_predecessors=True)[:2]
+        fq = np.flatnonzero(served < 0)
+        fc = deg_q[fq]
+        arc_f = np.repeat(q_start[fq] - (np.cumsum(fc) - fc), fc)
+        arc_f += np.arange(arc_f.shape[0], dtype=np.int64)
+        w_f, p_f = t[arc_f], ap[arc_f]
+        min_free = np.full(n_prov, big, dtype=np.int64)
+        np.minimum.at(min_free, p_f, w_f)
+        at_min = np.flatnonzero(w_f == min_free[p_f])
+        q_min = np.full(n_prov, big, dtype=np.int64)
+        np.minimum.at(q_min, p_f[at_min], ar[arc_f[at_min]])  # lowest request at the minimum
+        from_q = np.where(min_free < big, np.minimum(min_free, CLIP), np.inf)
+        end_req = (q_min < big) & (from_q <= zw)  # ties: the free request
+        w_src = np.minimum(from_q, zw)
+        src_to = np.flatnonzero(np.isfinite(w_src))
+        n_arcs = n_in + src_to.shape[0]
+        indptr = np.empty(n_prov + 2, dtype=np.int32)
+        indptr[:-1] = np.concatenate([[0], np.cumsum(dq)])[srv_ptr]  # row j: its requests' arcs
+        indptr[-1] = n_arcs
+        indices = np.empty(n_arcs, dtype=np.int32)
+        np.take(ap32, arc_csr, out=indices[:n_in])
+        indices[n_in:] = src_to
+        data = np.empty(n_arcs)
+        data[:n_in] = w_in  # >= 0; above 2**53 inexact, but never near a distance that matters
+        data[blk + (arc_srv - q_start[sq])] = np.inf  # the request's own provider
+        data[n_in:] = w_src[src_to]
+        graph = sp.csr_matrix((n_prov + 1, n_prov + 1))
+        graph.data, graph.indices, graph.indptr = data, indices, indptr
+        h, pred = dijkstra(graph, indices=src, return_predecessors=True)[:2]
+        h_p = h[:n_prov]
         # slots, analytically: free min(own empty, via provider); sending: own empty;
         # empty (a3): via provider
-        via_p = red1 + h[s_prov]
+        via_p = red1 + h_p[s_prov]
         h_s = np.where(a1, red3, np.where(a3, via_p, np.minimum(red3, via_p)))
         h_free = h_s[free]
         if not np.isfinite(h_free).all():
             raise FlowError("a free slot cannot reach a free column")
         cap = float(h_free.max())
         own = red3[free] <= via_p[free]
-        # group of each free slot: its own empty, or the request / released provider its path
+        # group of each free slot: its own empty, or the free request / released slot its path
         # ends at (paths that meet share the rest, so one per group)
-        top = _path_ends(pred, z)
-        grp = np.where(own, -1 - free, top[s_prov[free]])
+        root = _path_ends(pred, src)[s_prov[free]]
+        grp = np.where(own, -1 - free, np.where(end_req[root], n_prov + q_min[root], root))
         pick = np.lexsort((free, h_free, grp))
         first = np.ones(pick.shape[0], dtype=bool)
         first[1:] = grp[pick][1:] != grp[pick][:-1]
         chosen = free[pick[first]]
         chosen_own = own[pick[first]]
-        # potentials
+        # potentials (a served request is reached from its provider only)
+        h_q = np.zeros(n_req)
+        h_q[sq] = h_p[sj] + np.minimum(-red_srv[sq], CLIP)
         hs = np.minimum(h_s, cap)
         h_e = np.where(a3, np.minimum(h_s - red3, cap), 0.0)
         pot_s -= np.rint(hs).astype(np.int64)
         pot_e -= np.rint(h_e).astype(np.int64)
-        sh = np.rint(np.minimum(h, cap)).astype(np.int64)
-        pot_p -= sh[:o_q]
-        pot_q -= sh[o_q:z]
+        pot_p -= np.rint(np.minimum(h_p, cap)).astype(np.int64)
+        pot_q -= np.rint(np.minimum(h_q, cap)).astype(np.int64)
         lowest = min(int(pot_s.min()), int(pot_e.min()), int(pot_p.min(initial=0)),
                      int(pot_q.min(initial=0)))
         if lowest < -POTENTIAL_LIMIT:
             raise FlowError("potentials out of range")
-        # augment
+        # augment: the chosen paths are disjoint (paths that meet end in the same group)
         a3[chosen[chosen_own]] = True
         go = chosen[~chosen_own]
         a1[go] = True
-        u = s_prov[go]  # provider nodes
+        u = s_prov[go]
+        cur = go  # the slot of u that takes the request moving to u
         while u.size:
             v = pred[u].astype(np.int64)
-            is_p = u < o_q
-            u_p, v_p = u[is_p], v[is_p]
-            rel_end = v_p == z
-            rs = release[u_p[rel_end]]
+            at_src = v == src
+            r, r_slot = u[at_src], cur[at_src]
+            to_q = end_req[r]
+            # the path starts at a free request: r's slot takes it
+            rq, qf, sf = r[to_q], q_min[r[to_q]], r_slot[to_q]
+            served[qf] = rq
+            slot_q[sf] = qf
+            q_slot[qf] = sf
+            q_arc[qf] = np.searchsorted(pair_key, qf * m_key + rq)
+            # the path starts at a released slot: r's slot takes the request of the released
+            # one (the same slot when it is the one released), which becomes empty
+            rs, sr = release[r[~to_q]], r_slot[~to_q]
+            moved = slot_q[rs]
+            other = rs != sr
+            slot_q[sr[other]] = moved[other]
+            q_slot[moved[other]] = sr[other]
+            slot_q[rs] = -1
             a1[rs] = False
             a3[rs] = True
-            to_q = ~rel_end
-            q = v_p[to_q] - o_q
-            was_free = served[q] < 0
-            served[q] = u_p[to_q]
-            u = np.concatenate([v_p[to_q][~was_free], v[~is_p]])
+            u, v, cur = u[~at_src], v[~at_src], cur[~at_src]
+            # the request that moves from v to u: a tight arc, the lowest such request
+            c = srv_ptr[v + 1] - srv_ptr[v]
+            owner = np.repeat(np.arange(u.shape[0], dtype=np.int64), c)
+            within = np.arange(owner.shape[0], dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
+            qq = sq[np.repeat(srv_ptr[v], c) + within]
+            key = qq * m_key + u[owner]
+            a = np.minimum(np.searchsorted(pair_key, key), max(pair_key.shape[0] - 1, 0))
+            need = np.rint(h_p[u] - h_p[v]).astype(np.int64)
+            tight = np.flatnonzero(
+                (pair_key[a] == key) & (t[a] - t_srv[qq] == need[owner])
+            )
+            tight = tight[np.lexsort((qq[tight], owner[tight]))]
+            one = np.ones(tight.shape[0], dtype=bool)
+            one[1:] = owner[tight][1:] != owner[tight][:-1]
+            tight = tight[one]
+            if tight.shape[0] != u.shape[0]:
+                raise FlowError("no tight arc along a shortest path")
+            mq = qq[tight]
+            old_slot = q_slot[mq]
+            served[mq] = u
+            slot_q[cur] = mq
+            q_slot[mq] = cur
+            q_arc[mq] = a[tight]
+            u, cur = v, old_slot
     _certify(ar, ap, ab, served, s_prov, s_tie, dummy, a1, a3, pot_s, pot_p, pot_q, pot_e, n_prov)
+    # the bookkeeping the rounds relied on agrees with the result
+    sq = slot_q[a1]
+    if not (
+        bool(np.all(sq >= 0))
+        and bool(np.array_equal(served[sq], s_prov[a1]))
+        and int(sq.shape[0]) == int((served >= 0).sum())
+        and bool(np.array_equal(pair_key[q_arc[sq]], sq * m_key + served[sq]))
+    ):
+        raise FlowError("slot bookkeeping out of step")
     return served
 
 
