@@ -123,11 +123,10 @@ def assign_providers(
     pot_s = np.maximum(pot_p[s_prov] - s_tie, -dummy)
     pot_q = np.zeros(n_req, dtype=np.int64)
     pot_e = np.zeros(n_s, dtype=np.int64)
-    # who serves whom, kept along the augmentations: the request of each sending slot, the
-    # slot and the arc of each served request (a provider's slots follow each other, so the
-    # sending slots list the served requests by provider without a sort)
+    # who serves whom, kept along the augmentations: the request of each sending slot and the
+    # arc of each served request (a provider's slots follow each other, so the sending slots
+    # list the served requests by provider without a sort)
     slot_q = np.full(n_s, -1, dtype=np.int64)
-    q_slot = np.full(n_req, -1, dtype=np.int64)
     q_arc = np.full(n_req, -1, dtype=np.int64)
     rounds = 0
     while True:
@@ -143,6 +142,10 @@ def assign_providers(
         # served requests, by provider
         sending = np.flatnonzero(a1)
         sq, sj = slot_q[sending], s_prov[sending]
+        served = np.full(n_req, -1, dtype=np.int64)
+        served[sq] = sj
+        q_slot = np.full(n_req, -1, dtype=np.int64)
+        q_slot[sq] = sending
         srv_ptr = np.searchsorted(sj, np.arange(n_prov + 1))
         arc_srv = q_arc[sq]
         t_srv = np.zeros(n_req, dtype=np.int64)
@@ -154,27 +157,23 @@ def assign_providers(
         # j2: red(j, q) + red(q, j2) = t(q, j2) - t(q, j); one row per provider, made of the
         # arcs of the requests it serves (in provider order, so rows follow each other)
         dq = deg_q[sq]
+        arc_csr = _ranges(q_start[sq], dq)
+        n_in = arc_csr.shape[0]
         blk = np.cumsum(dq) - dq
-        n_in = int(blk[-1] + dq[-1]) if dq.size else 0
-        arc_csr = np.repeat(q_start[sq] - blk, dq)
-        arc_csr += np.arange(n_in, dtype=np.int64)
         w_in = t[arc_csr]
         w_in -= np.repeat(t_srv[sq], dq)
         # source -> provider: its cheapest arc from a free request, or the release of its
         # cheapest sending slot (a sending slot back to its free empty: red3 - red1 =
         # dummy + p[provider] - tie[k], so the sending slot of largest k)
-        snd = np.flatnonzero(a1)
-        last = np.ones(snd.shape[0], dtype=bool)
-        last[:-1] = s_prov[snd][1:] != s_prov[snd][:-1]
-        snd = snd[last]
+        last = np.ones(sending.shape[0], dtype=bool)
+        last[:-1] = sj[1:] != sj[:-1]
+        snd = sending[last]
         release = np.full(n_prov, -1, dtype=np.int64)
         release[s_prov[snd]] = snd
         zw = np.full(n_prov, np.inf)
         zw[s_prov[snd]] = np.minimum(red3[snd] - red1[snd], CLIP)
         fq = np.flatnonzero(served < 0)
-        fc = deg_q[fq]
-        arc_f = np.repeat(q_start[fq] - (np.cumsum(fc) - fc), fc)
-        arc_f += np.arange(arc_f.shape[0], dtype=np.int64)
+        arc_f = _ranges(q_start[fq], deg_q[fq])
         w_f, p_f = t[arc_f], ap[arc_f]
         min_free = np.full(n_prov, big, dtype=np.int64)
         np.minimum.at(min_free, p_f, w_f)
@@ -243,18 +242,14 @@ def assign_providers(
             r, r_slot = u[at_src], cur[at_src]
             to_q = end_req[r]
             # the path starts at a free request: r's slot takes it
-            rq, qf, sf = r[to_q], q_min[r[to_q]], r_slot[to_q]
-            served[qf] = rq
-            slot_q[sf] = qf
-            q_slot[qf] = sf
+            rq, qf = r[to_q], q_min[r[to_q]]
+            slot_q[r_slot[to_q]] = qf
             q_arc[qf] = np.searchsorted(pair_key, qf * m_key + rq)
             # the path starts at a released slot: r's slot takes the request of the released
             # one (the same slot when it is the one released), which becomes empty
             rs, sr = release[r[~to_q]], r_slot[~to_q]
-            moved = slot_q[rs]
             other = rs != sr
-            slot_q[sr[other]] = moved[other]
-            q_slot[moved[other]] = sr[other]
+            slot_q[sr[other]] = slot_q[rs[other]]
             slot_q[rs] = -1
             a1[rs] = False
             a3[rs] = True
@@ -262,8 +257,7 @@ def assign_providers(
             # the request that moves from v to u: a tight arc, the lowest such request
             c = srv_ptr[v + 1] - srv_ptr[v]
             owner = np.repeat(np.arange(u.shape[0], dtype=np.int64), c)
-            within = np.arange(owner.shape[0], dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
-            qq = sq[np.repeat(srv_ptr[v], c) + within]
+            qq = sq[_ranges(srv_ptr[v], c)]
             key = qq * m_key + u[owner]
             a = np.minimum(np.searchsorted(pair_key, key), max(pair_key.shape[0] - 1, 0))
             need = np.rint(h_p[u] - h_p[v]).astype(np.int64)
@@ -277,23 +271,35 @@ def assign_providers(
             if tight.shape[0] != u.shape[0]:
                 raise FlowError("no tight arc along a shortest path")
             mq = qq[tight]
-            old_slot = q_slot[mq]
-            served[mq] = u
             slot_q[cur] = mq
-            q_slot[mq] = cur
             q_arc[mq] = a[tight]
-            u, cur = v, old_slot
-    _certify(ar, ap, ab, served, s_prov, s_tie, dummy, a1, a3, pot_s, pot_p, pot_q, pot_e, n_prov)
-    # the bookkeeping the rounds relied on agrees with the result
+            u, cur = v, q_slot[mq]  # its slot at v takes the next request
+    # the request of each sending slot: each served once, through the arc kept for it
     sq = slot_q[a1]
+    served = np.full(n_req, -1, dtype=np.int64)
     if not (
         bool(np.all(sq >= 0))
-        and bool(np.array_equal(served[sq], s_prov[a1]))
-        and int(sq.shape[0]) == int((served >= 0).sum())
-        and bool(np.array_equal(pair_key[q_arc[sq]], sq * m_key + served[sq]))
+        and _unique_count(sq) == sq.shape[0]
+        and bool(np.array_equal(pair_key[q_arc[sq]], sq * m_key + s_prov[a1]))
+        and bool(np.all(slot_q[~a1] < 0))
     ):
         raise FlowError("slot bookkeeping out of step")
+    served[sq] = s_prov[a1]
+    _certify(ar, ap, ab, served, s_prov, s_tie, dummy, a1, a3, pot_s, pot_p, pot_q, pot_e, n_prov)
     return served
+
+
+def _ranges(start: I64, count: I64) -> I64:
+    """The ranges [start, start + count) one after the other."""
+    out: I64 = np.repeat(start - (np.cumsum(count) - count), count)
+    out += np.arange(out.shape[0], dtype=np.int64)
+    return out
+
+
+def _unique_count(x: I64) -> int:
+    """Number of distinct values."""
+    s = np.sort(x)
+    return int(s.shape[0] and 1 + np.count_nonzero(s[1:] != s[:-1]))
 
 
 def _path_ends(pred: npt.NDArray[np.int32], z: int) -> I64:
