@@ -279,7 +279,7 @@ def assign_providers(
     served = np.full(n_req, -1, dtype=np.int64)
     if not (
         bool(np.all(sq >= 0))
-        and _unique_count(sq) == sq.shape[0]
+        and np.unique(sq).shape[0] == sq.shape[0]
         and bool(np.array_equal(pair_key[q_arc[sq]], sq * m_key + s_prov[a1]))
         and bool(np.all(slot_q[~a1] < 0))
     ):
@@ -294,12 +294,6 @@ def _ranges(start: I64, count: I64) -> I64:
     out: I64 = np.repeat(start - (np.cumsum(count) - count), count)
     out += np.arange(out.shape[0], dtype=np.int64)
     return out
-
-
-def _unique_count(x: I64) -> int:
-    """Number of distinct values."""
-    s = np.sort(x)
-    return int(s.shape[0] and 1 + np.count_nonzero(s[1:] != s[:-1]))
 
 
 def _path_ends(pred: npt.NDArray[np.int32], z: int) -> I64:
