@@ -159,7 +159,6 @@ def assign_providers(
         dq = deg_q[sq]
         arc_csr = _ranges(q_start[sq], dq)
         n_in = arc_csr.shape[0]
-        blk = np.cumsum(dq) - dq
         w_in = t[arc_csr]
         w_in -= np.repeat(t_srv[sq], dq)
         # source -> provider: its cheapest arc from a free request, or the release of its
@@ -192,9 +191,13 @@ def assign_providers(
         np.take(ap32, arc_csr, out=indices[:n_in])
         indices[n_in:] = src_to
         data = np.empty(n_arcs)
-        data[:n_in] = w_in  # >= 0; above 2**53 inexact, but never near a distance that matters
-        data[blk + (arc_srv - q_start[sq])] = np.inf  # the request's own provider
+        # >= 0 (0 on the loop j -> j of the request's own arc); above 2**53 inexact, but never
+        # near a distance that matters
+        data[:n_in] = w_in
         data[n_in:] = w_src[src_to]
+        if n_arcs and data.min() < 0:
+            # never observed; SciPy's dijkstra would abort the process on a negative weight
+            raise FlowError("negative reduced cost")
         graph = sp.csr_matrix((n_prov + 1, n_prov + 1))
         graph.data, graph.indices, graph.indptr = data, indices, indptr
         h, pred = dijkstra(graph, indices=src, return_predecessors=True)[:2]

@@ -83,6 +83,31 @@ def test_assign_providers_reaches_the_dense_optimum(p: tuple) -> None:
     assert np.array_equal(got, assign_providers(*p))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_assign_providers_reaches_the_dense_optimum_on_seeded_larger_instances(seed: int) -> None:
+    """More providers, requests and places than the hypothesis cases, so that augmenting paths
+    run through several providers and end at released places as well as at free requests (a
+    wrong choice between the two there is caught here, not by the cases above)."""
+    rng0 = np.random.default_rng(seed)
+    for _ in range(150):
+        rng = np.random.default_rng(rng0.integers(2**32))
+        n_prov, n_req = int(rng.integers(1, 14)), int(rng.integers(1, 24))
+        mask = rng.random((n_prov, n_req)) < rng.choice([0.2, 0.5, 1.0])
+        prov, req = np.nonzero(mask)
+        base = [
+            rng.integers(0, 10**9, prov.size),
+            rng.integers(0, 4, prov.size) * 5,
+            np.zeros(prov.size, dtype=np.int64),
+        ][int(rng.integers(3))]
+        n_slot = np.minimum(rng.integers(0, 5, n_prov), np.bincount(prov, minlength=n_prov))
+        tie = np.array([[0], [1, 2, 3], [1, 2, 3, 4, 5, 6, 7, 8]][int(rng.integers(3))])
+        dummy = int(rng.choice([0, 1, 7, 10**9 + 9]))
+        p = (n_prov, n_req, prov.astype(np.int64), req.astype(np.int64), base.astype(np.int64),
+             n_slot.astype(np.int64), tie.astype(np.int64), dummy)
+        got = assign_providers(*p)
+        assert _cost_of(got, *p[2:]) == _dense_optimum(*p)
+
+
 def test_assign_providers_refuses_costs_out_of_range() -> None:
     one = np.array([0])
     with pytest.raises(ValueError, match="costs"):
