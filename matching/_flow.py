@@ -43,7 +43,8 @@ residual graph and serves many slots at once:
    kept along the augmentations, so that a round sorts nothing.
 4. A free slot always reaches its own empty, so each round serves at least one slot; the loop
    ends with every slot served, and the conditions of 1. are checked at the end (a certificate:
-   ``FlowError`` if they do not hold, so that the caller can fall back).
+   ``FlowError`` if they do not hold, so that the caller can fall back; a negative weight, which
+   would abort SciPy's dijkstra, raises it before the search).
 
 Costs are int64 below 2**50; Dijkstra works in float64 on reduced costs clipped to 2**50, where
 every distance that matters (<= L < 2**50) is an exact integer. Deterministic.
